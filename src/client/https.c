@@ -410,6 +410,7 @@ static int read_response(struct https_conn *c, struct https_response *r, long lo
     struct parse_ctx x = {.r = r, .budget = c->max_response};
     http_parser parser;
     char buf[16384];
+    bool leftover = false;
     int rc = DPS_OK;
 
     *got_bytes = false;
@@ -442,8 +443,10 @@ static int read_response(struct https_conn *c, struct https_response *r, long lo
         }
         *got_bytes = true;
         used = http_parser_execute(&parser, &parser_settings, buf, (size_t)n);
-        if (HTTP_PARSER_ERRNO(&parser) == HPE_PAUSED)
+        if (HTTP_PARSER_ERRNO(&parser) == HPE_PAUSED) {
+            leftover = used != (size_t)n;
             break;
+        }
         if (HTTP_PARSER_ERRNO(&parser) != HPE_OK || used != (size_t)n) {
             if (x.rc == DPS_ERR_TOO_LARGE)
                 rc = dps_error_set(err, DPS_ERR_TOO_LARGE,
@@ -463,7 +466,7 @@ static int read_response(struct https_conn *c, struct https_response *r, long lo
     }
     r->status = parser.status_code;
     /* Bytes after the response mean the stream is out of step: do not reuse it. */
-    *keep_alive = http_should_keep_alive(&parser) && SSL_pending(c->ssl) == 0;
+    *keep_alive = http_should_keep_alive(&parser) && !leftover && SSL_pending(c->ssl) == 0;
 out:
     free(x.field);
     free(x.value);

@@ -297,7 +297,7 @@ static int call_send(struct dps_service_client *c, const struct call *k,
     h[n++] = (struct https_header){"Authorization", token};
     h[n++] = (struct https_header){"Accept", "application/json"};
     h[n++] = (struct https_header){"User-Agent", "libdps/" DPS_VERSION};
-    if (k->body)
+    if (k->body && k->body_len)
         h[n++] = (struct https_header){"Content-Type", "application/json; charset=utf-8"};
     if (k->if_match)
         h[n++] = (struct https_header){"If-Match", k->if_match};
