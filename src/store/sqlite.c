@@ -1,0 +1,1161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite backend: SQL for every store operation, schema migrations, and a
+ * per-connection cache of prepared statements. Arguments arrive checked by
+ * the front (store.c); this file only talks to SQLite. Writers take the
+ * write lock up front (BEGIN IMMEDIATE) so that two connections never
+ * deadlock upgrading a read lock, and wait for each other through the busy
+ * timeout.
+ */
+#include "core/common.h"
+#include "store/sqlite.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+
+/* How long a writer waits for another connection's transaction to end. */
+#define BUSY_TIMEOUT_MS 10000
+
+/* --- schema --------------------------------------------------------------------------------- */
+
+/*
+ * Migrations, oldest first: migrations[i] takes the schema from version i to
+ * i + 1. Append new steps; never edit a released one. Ids compare
+ * case-insensitively (dps-protocol.md §8), so id columns are COLLATE NOCASE
+ * and keyset paging follows that order.
+ */
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE enrollments ("
+    "  id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  etag TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  device_id TEXT, attestation TEXT, json TEXT NOT NULL);"
+    "CREATE INDEX enrollments_by_attestation ON enrollments (attestation, id);"
+    "CREATE TABLE enrollment_groups ("
+    "  id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  etag TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  attestation TEXT, json TEXT NOT NULL);"
+    "CREATE INDEX enrollment_groups_by_attestation ON enrollment_groups (attestation, id);"
+    "CREATE TABLE registrations ("
+    "  id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  etag TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  device_id TEXT, group_id TEXT COLLATE NOCASE, status TEXT, assigned_hub TEXT,"
+    "  json TEXT NOT NULL);"
+    "CREATE INDEX registrations_by_group ON registrations (group_id, id);"
+    "CREATE TABLE ca_certificates ("
+    "  id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  etag TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  json TEXT NOT NULL);"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  registration_id TEXT NOT NULL COLLATE NOCASE, time_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL, success INTEGER NOT NULL, tracking_id TEXT, json TEXT NOT NULL);"
+    "CREATE INDEX attempts_by_registration ON attempts (registration_id, id);"
+    "CREATE INDEX attempts_failed ON attempts (id) WHERE success = 0;"
+    "CREATE TABLE policies ("
+    "  name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  primary_key TEXT NOT NULL, secondary_key TEXT, rights INTEGER NOT NULL,"
+    "  etag TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE settings (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  object_id TEXT, tracking_id TEXT, outcome TEXT NOT NULL);",
+};
+
+int store_sqlite_schema_version(void)
+{
+    return (int)ARRAY_SIZE(migrations);
+}
+
+/* The indexed columns an object table may have, in SELECT order after json. */
+enum column {
+    COL_DEVICE_ID = 1 << 0,
+    COL_ATTESTATION = 1 << 1,
+    COL_GROUP_ID = 1 << 2,
+    COL_STATUS = 1 << 3,
+    COL_ASSIGNED_HUB = 1 << 4,
+};
+
+static const char *const column_names[] = {"device_id", "attestation", "group_id", "status",
+                                           "assigned_hub"};
+#define COLUMN_COUNT ARRAY_SIZE(column_names)
+
+static const struct {
+    const char *table;
+    const char *what; /* for messages */
+    unsigned columns;
+} kinds[STORE_KIND_COUNT] = {
+    [STORE_ENROLLMENT] = {"enrollments", "enrollment", COL_DEVICE_ID | COL_ATTESTATION},
+    [STORE_GROUP] = {"enrollment_groups", "enrollment group", COL_ATTESTATION},
+    [STORE_REGISTRATION] = {"registrations", "registration",
+                            COL_DEVICE_ID | COL_GROUP_ID | COL_STATUS | COL_ASSIGNED_HUB},
+    [STORE_CA_CERT] = {"ca_certificates", "certificate", 0},
+};
+
+/* --- statement cache ------------------------------------------------------------------------ */
+
+/* Per-kind object statements. */
+enum object_op {
+    OP_GET,
+    OP_META,
+    OP_PUT,
+    OP_DELETE,
+    OP_LIST,
+    OP_LIST_GROUP,
+    OP_LIST_ATTESTATION,
+    OP_COUNT,
+    OP_COUNT_GROUP,
+    OP_COUNT_ATTESTATION,
+    OP_COUNT_OF_OPS,
+};
+
+/* Statements that are not per kind; their slots follow the object ones. */
+enum misc_stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_ATTEMPT_APPEND,
+    ST_ATTEMPT_LIST,
+    ST_ATTEMPT_LIST_FAILED,
+    ST_ATTEMPT_LIST_REG,
+    ST_ATTEMPT_LIST_REG_FAILED,
+    ST_POLICY_GET,
+    ST_POLICY_PUT,
+    ST_POLICY_DELETE,
+    ST_POLICY_LIST,
+    ST_SETTING_GET,
+    ST_SETTING_PUT,
+    ST_AUDIT_APPEND,
+    ST_AUDIT_LIST,
+    ST_COUNT_OF_MISC,
+};
+
+#define ATTEMPT_COLUMNS "id, time_ms, registration_id, status, success, tracking_id, json"
+#define POLICY_COLUMNS "name, primary_key, secondary_key, rights, etag, created_ms, updated_ms"
+#define AUDIT_COLUMNS "id, time_ms, actor, action, kind, object_id, tracking_id, outcome"
+
+static const char *const misc_sql[ST_COUNT_OF_MISC] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_ATTEMPT_APPEND] = "INSERT INTO attempts (registration_id, time_ms, status, success,"
+                          " tracking_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLUMNS " FROM attempts WHERE id < ?1"
+                        " ORDER BY id DESC LIMIT ?2",
+    [ST_ATTEMPT_LIST_FAILED] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+                               " WHERE success = 0 AND id < ?1 ORDER BY id DESC LIMIT ?2",
+    [ST_ATTEMPT_LIST_REG] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+                            " WHERE registration_id = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2",
+    [ST_ATTEMPT_LIST_REG_FAILED] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+                                   " WHERE registration_id = ?3 AND success = 0 AND id < ?1"
+                                   " ORDER BY id DESC LIMIT ?2",
+    [ST_POLICY_GET] = "SELECT " POLICY_COLUMNS " FROM policies WHERE name = ?1",
+    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies (" POLICY_COLUMNS ")"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_POLICY_DELETE] = "DELETE FROM policies WHERE name = ?1",
+    [ST_POLICY_LIST] = "SELECT " POLICY_COLUMNS " FROM policies ORDER BY name LIMIT ?1",
+    [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+    [ST_SETTING_PUT] = "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+    [ST_AUDIT_APPEND] = "INSERT INTO audit (time_ms, actor, action, kind, object_id,"
+                        " tracking_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_AUDIT_LIST] = "SELECT " AUDIT_COLUMNS " FROM audit WHERE id < ?1"
+                      " ORDER BY id DESC LIMIT ?2",
+};
+
+#define OBJECT_SLOTS (STORE_KIND_COUNT * OP_COUNT_OF_OPS)
+#define SLOT_COUNT (OBJECT_SLOTS + ST_COUNT_OF_MISC)
+
+struct sqlite_store {
+    struct store base; /* first: the front casts between the two */
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmts[SLOT_COUNT]; /* prepared on first use, finalized on close */
+};
+
+static struct sqlite_store *to_sqlite(struct store *s)
+{
+    return (struct sqlite_store *)s;
+}
+
+/* Fills err with what SQLite said, naming the database file; returns DPS_ERR_STORE. */
+static int db_fail(struct sqlite_store *q, const char *doing, struct dps_error *err)
+{
+    int code = sqlite3_extended_errcode(q->db);
+
+    if ((code & 0xff) == SQLITE_BUSY)
+        return dps_error_set(err, DPS_ERR_STORE,
+                             "store '%s' cannot %s: the database stayed locked by another writer "
+                             "for %d ms",
+                             q->path, doing, BUSY_TIMEOUT_MS);
+    return dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot %s: %s", q->path, doing,
+                         sqlite3_errmsg(q->db));
+}
+
+/* Writes the SQL of an object statement into buf. */
+static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_t size)
+{
+    const char *t = kinds[kind].table;
+    char cols[256] = "id, etag, created_ms, updated_ms, json";
+    char names[160] = "", params[64] = "";
+    size_t used = strlen(cols), nused = 0, pused = 0;
+    int param = 6;
+
+    /* Every object SELECT yields the same columns, NULL where the kind has none. */
+    for (size_t i = 0; i < COLUMN_COUNT; i++) {
+        bool has = kinds[kind].columns & (1u << i);
+        used += (size_t)snprintf(cols + used, sizeof(cols) - used, ", %s",
+                                 has ? column_names[i] : "NULL");
+        if (has) {
+            nused +=
+                (size_t)snprintf(names + nused, sizeof(names) - nused, ", %s", column_names[i]);
+            pused += (size_t)snprintf(params + pused, sizeof(params) - pused, ", ?%d", param);
+        }
+        param++;
+    }
+    switch (op) {
+    case OP_GET:
+        snprintf(buf, size, "SELECT %s FROM %s WHERE id = ?1", cols, t);
+        break;
+    case OP_META:
+        snprintf(buf, size, "SELECT id, etag, created_ms FROM %s WHERE id = ?1", t);
+        break;
+    case OP_PUT:
+        snprintf(buf, size,
+                 "INSERT OR REPLACE INTO %s (id, etag, created_ms, updated_ms, json%s)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5%s)",
+                 t, names, params);
+        break;
+    case OP_DELETE:
+        snprintf(buf, size, "DELETE FROM %s WHERE id = ?1", t);
+        break;
+    case OP_LIST:
+        snprintf(buf, size, "SELECT %s FROM %s WHERE id > ?1 ORDER BY id LIMIT ?2", cols, t);
+        break;
+    case OP_LIST_GROUP:
+        snprintf(buf, size,
+                 "SELECT %s FROM %s WHERE group_id = ?3 AND id > ?1 ORDER BY id LIMIT ?2", cols, t);
+        break;
+    case OP_LIST_ATTESTATION:
+        snprintf(buf, size,
+                 "SELECT %s FROM %s WHERE attestation = ?3 AND id > ?1 ORDER BY id LIMIT ?2", cols,
+                 t);
+        break;
+    case OP_COUNT:
+        snprintf(buf, size, "SELECT count(*) FROM %s", t);
+        break;
+    case OP_COUNT_GROUP:
+        snprintf(buf, size, "SELECT count(*) FROM %s WHERE group_id = ?1", t);
+        break;
+    case OP_COUNT_ATTESTATION:
+        snprintf(buf, size, "SELECT count(*) FROM %s WHERE attestation = ?1", t);
+        break;
+    case OP_COUNT_OF_OPS:
+        assert(!"not an operation");
+        break;
+    }
+}
+
+/* Returns the cached statement of slot, preparing it on first use; NULL on failure. */
+static sqlite3_stmt *prepare_slot(struct sqlite_store *q, size_t slot, struct dps_error *err)
+{
+    char buf[1024];
+    const char *sql;
+
+    assert(slot < SLOT_COUNT);
+    if (q->stmts[slot])
+        return q->stmts[slot];
+    if (slot < OBJECT_SLOTS) {
+        object_sql((enum store_kind)(slot / OP_COUNT_OF_OPS),
+                   (enum object_op)(slot % OP_COUNT_OF_OPS), buf, sizeof(buf));
+        sql = buf;
+    } else {
+        sql = misc_sql[slot - OBJECT_SLOTS];
+    }
+    if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[slot], NULL) !=
+        SQLITE_OK) {
+        db_fail(q, "prepare a statement", err);
+        return NULL;
+    }
+    return q->stmts[slot];
+}
+
+static sqlite3_stmt *object_stmt(struct sqlite_store *q, enum store_kind kind, enum object_op op,
+                                 struct dps_error *err)
+{
+    return prepare_slot(q, (size_t)kind * OP_COUNT_OF_OPS + op, err);
+}
+
+static sqlite3_stmt *misc_stmt(struct sqlite_store *q, enum misc_stmt which, struct dps_error *err)
+{
+    return prepare_slot(q, OBJECT_SLOTS + which, err);
+}
+
+/* Makes a cached statement ready for its next use. */
+static void done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *column_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+
+    if (!v)
+        return NULL;
+    return xstrndup((const char *)v, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_stmt(struct sqlite_store *q, enum misc_stmt which, const char *doing,
+                     struct dps_error *err)
+{
+    sqlite3_stmt *st = misc_stmt(q, which, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, doing, err);
+    done(st);
+    return rc;
+}
+
+/* --- transactions --------------------------------------------------------------------------- */
+
+/*
+ * One write operation: its own IMMEDIATE transaction, or inside a batch a
+ * savepoint, so that a failed operation undoes only itself.
+ */
+static int op_begin(struct sqlite_store *q, struct dps_error *err)
+{
+    if (q->base.in_batch)
+        return exec_stmt(q, ST_SAVEPOINT, "start a savepoint", err);
+    return exec_stmt(q, ST_BEGIN, "start a transaction", err);
+}
+
+static int op_commit(struct sqlite_store *q, struct dps_error *err)
+{
+    if (q->base.in_batch)
+        return exec_stmt(q, ST_RELEASE, "release a savepoint", err);
+    return exec_stmt(q, ST_COMMIT, "commit", err);
+}
+
+static void op_rollback(struct sqlite_store *q)
+{
+    if (q->base.in_batch) {
+        exec_stmt(q, ST_ROLLBACK_TO, "roll back a savepoint", NULL);
+        exec_stmt(q, ST_RELEASE, "release a savepoint", NULL);
+        return;
+    }
+    if (!sqlite3_get_autocommit(q->db))
+        exec_stmt(q, ST_ROLLBACK, "roll back", NULL);
+}
+
+static int sq_batch_begin(struct store *s, struct dps_error *err)
+{
+    return exec_stmt(to_sqlite(s), ST_BEGIN, "start a batch", err);
+}
+
+static int sq_batch_commit(struct store *s, struct dps_error *err)
+{
+    return exec_stmt(to_sqlite(s), ST_COMMIT, "commit a batch", err);
+}
+
+static void sq_batch_rollback(struct store *s)
+{
+    struct sqlite_store *q = to_sqlite(s);
+
+    if (!sqlite3_get_autocommit(q->db))
+        exec_stmt(q, ST_ROLLBACK, "roll back a batch", NULL);
+}
+
+/* --- open and close ------------------------------------------------------------------------- */
+
+static int pragma(struct sqlite_store *q, const char *sql, struct dps_error *err)
+{
+    char *msg = NULL;
+    int rc;
+
+    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return DPS_OK;
+    rc = dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot be opened: %s", q->path,
+                       msg ? msg : sqlite3_errmsg(q->db));
+    sqlite3_free(msg);
+    return rc;
+}
+
+static int read_user_version(struct sqlite_store *q, int *out, struct dps_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = DPS_OK;
+
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot read its schema version: %s",
+                           q->path, sqlite3_errmsg(q->db));
+    else
+        *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Brings the schema to the current version in one transaction; a no-op when it is current. */
+static int migrate(struct sqlite_store *q, struct dps_error *err)
+{
+    int known = (int)ARRAY_SIZE(migrations), version = 0, rc;
+    char sql[64];
+
+    rc = pragma(q, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    rc = read_user_version(q, &version, err);
+    if (rc)
+        goto out;
+    if (version > known) {
+        rc = dps_error_set(err, DPS_ERR_STORE,
+                           "store '%s' has schema version %d, newer than the %d this dpsd knows: "
+                           "upgrade dpsd",
+                           q->path, version, known);
+        goto out;
+    }
+    for (int v = version; v < known; v++) {
+        rc = pragma(q, migrations[v], err);
+        if (rc)
+            goto out;
+    }
+    if (version < known) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", known);
+        rc = pragma(q, sql, err);
+        if (rc)
+            goto out;
+    }
+    rc = pragma(q, "COMMIT", err);
+out:
+    if (rc && !sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void sq_close(struct store *s)
+{
+    struct sqlite_store *q = to_sqlite(s);
+
+    for (size_t i = 0; i < SLOT_COUNT; i++)
+        sqlite3_finalize(q->stmts[i]);
+    sqlite3_close(q->db);
+    free(q->path);
+    free(q);
+}
+
+static int sq_open(const char *target, struct store **out, struct dps_error *err)
+{
+    struct sqlite_store *q = xcalloc(1, sizeof(*q));
+    int rc;
+
+    q->base.ops = &store_sqlite_ops;
+    q->path = xstrdup(target);
+    /* One connection per thread: SQLite's own mutexes on it are not needed. */
+    if (sqlite3_open_v2(target, &q->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot be opened: %s", q->path,
+                           q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    /*
+     * WAL lets readers run beside the one writer; synchronous=FULL syncs the
+     * WAL on every commit, so a committed write survives a power loss.
+     */
+    if ((rc = pragma(q, "PRAGMA journal_mode = WAL", err)) ||
+        (rc = pragma(q, "PRAGMA synchronous = FULL", err)) ||
+        (rc = pragma(q, "PRAGMA foreign_keys = OFF", err)) || (rc = migrate(q, err)))
+        goto out;
+    *out = &q->base;
+    q = NULL;
+    rc = DPS_OK;
+out:
+    if (q)
+        sq_close(&q->base);
+    return rc;
+}
+
+/* --- objects -------------------------------------------------------------------------------- */
+
+static void read_object(sqlite3_stmt *st, struct store_object *o)
+{
+    o->id = column_dup(st, 0);
+    o->etag = column_dup(st, 1);
+    o->created_ms = sqlite3_column_int64(st, 2);
+    o->updated_ms = sqlite3_column_int64(st, 3);
+    o->json = column_dup(st, 4);
+    o->device_id = column_dup(st, 5);
+    o->attestation = column_dup(st, 6);
+    o->group_id = column_dup(st, 7);
+    o->status = column_dup(st, 8);
+    o->assigned_hub = column_dup(st, 9);
+}
+
+static int sq_object_get(struct store *s, enum store_kind kind, const char *id,
+                         struct store_object *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = object_stmt(q, kind, OP_GET, err);
+    int rc;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, id);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        read_object(st, out);
+        rc = DPS_OK;
+        break;
+    case SQLITE_DONE:
+        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what, id);
+        break;
+    default:
+        rc = db_fail(q, "read", err);
+        break;
+    }
+    done(st);
+    return rc;
+}
+
+/* What a write needs to know of the row it replaces. */
+struct meta {
+    bool exists;
+    char *id;
+    char *etag;
+    int64_t created_ms;
+};
+
+static void meta_release(struct meta *m)
+{
+    free(m->id);
+    free(m->etag);
+    memset(m, 0, sizeof(*m));
+}
+
+static int read_meta(struct sqlite_store *q, enum store_kind kind, const char *id, struct meta *m,
+                     struct dps_error *err)
+{
+    sqlite3_stmt *st = object_stmt(q, kind, OP_META, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, id);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        m->exists = true;
+        m->id = column_dup(st, 0);
+        m->etag = column_dup(st, 1);
+        m->created_ms = sqlite3_column_int64(st, 2);
+        break;
+    case SQLITE_DONE:
+        break;
+    default:
+        rc = db_fail(q, "read", err);
+        break;
+    }
+    done(st);
+    return rc;
+}
+
+/* The If-Match rules shared by put and delete; if_match NULL always passes. */
+static int check_if_match(enum store_kind kind, const char *id, const struct meta *m,
+                          const char *if_match, struct dps_error *err)
+{
+    if (!if_match)
+        return DPS_OK;
+    if (!m->exists)
+        return dps_error_set(err, DPS_ERR_PRECONDITION,
+                             "%s '%s' does not exist, so If-Match '%s' cannot match",
+                             kinds[kind].what, id, if_match);
+    if (strcmp(if_match, "*") != 0 && strcmp(if_match, m->etag) != 0)
+        return dps_error_set(err, DPS_ERR_PRECONDITION,
+                             "%s '%s' has changed: If-Match '%s' is not its etag '%s'",
+                             kinds[kind].what, id, if_match, m->etag);
+    return DPS_OK;
+}
+
+static const char *column_value(const struct store_put *in, size_t i)
+{
+    switch (1u << i) {
+    case COL_DEVICE_ID:
+        return in->device_id;
+    case COL_ATTESTATION:
+        return in->attestation;
+    case COL_GROUP_ID:
+        return in->group_id;
+    case COL_STATUS:
+        return in->status;
+    default:
+        return in->assigned_hub;
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static int sq_object_put(struct store *s, enum store_kind kind, const struct store_put *in,
+                         struct store_object *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct meta m = {0};
+    sqlite3_stmt *st = NULL;
+    char etag[STORE_ETAG_SIZE];
+    int64_t now, created;
+    const char *id;
+    int rc;
+
+    rc = op_begin(q, err);
+    if (rc)
+        return rc;
+    if ((rc = read_meta(q, kind, in->id, &m, err)) ||
+        (rc = check_if_match(kind, in->id, &m, in->if_match, err)))
+        goto out;
+    if (in->create_only && m.exists) {
+        rc = dps_error_set(err, DPS_ERR_CONFLICT, "%s '%s' exists already", kinds[kind].what, m.id);
+        goto out;
+    }
+    st = object_stmt(q, kind, OP_PUT, err);
+    if (!st) {
+        rc = DPS_ERR_STORE;
+        goto out;
+    }
+    store_etag_new(kind, etag);
+    now = store_now_ms();
+    created = m.exists ? m.created_ms : now;
+    /* An update keeps the id as first created; ids compare case-insensitively. */
+    id = m.exists ? m.id : in->id;
+    bind_text(st, 1, id);
+    bind_text(st, 2, etag);
+    sqlite3_bind_int64(st, 3, created);
+    sqlite3_bind_int64(st, 4, now);
+    bind_text(st, 5, in->json);
+    for (size_t i = 0; i < COLUMN_COUNT; i++)
+        if (kinds[kind].columns & (1u << i))
+            bind_text(st, 6 + (int)i, column_value(in, i));
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(q, "write", err);
+        goto out;
+    }
+    done(st);
+    st = NULL;
+    rc = op_commit(q, err);
+    if (rc)
+        goto out;
+    if (out) {
+        memset(out, 0, sizeof(*out));
+        out->id = xstrdup(id);
+        out->etag = xstrdup(etag);
+        out->json = xstrdup(in->json);
+        out->created_ms = created;
+        out->updated_ms = now;
+        if (kinds[kind].columns & COL_DEVICE_ID)
+            out->device_id = dup_or_null(in->device_id);
+        if (kinds[kind].columns & COL_ATTESTATION)
+            out->attestation = dup_or_null(in->attestation);
+        if (kinds[kind].columns & COL_GROUP_ID)
+            out->group_id = dup_or_null(in->group_id);
+        if (kinds[kind].columns & COL_STATUS)
+            out->status = dup_or_null(in->status);
+        if (kinds[kind].columns & COL_ASSIGNED_HUB)
+            out->assigned_hub = dup_or_null(in->assigned_hub);
+    }
+out:
+    done(st);
+    if (rc)
+        op_rollback(q);
+    meta_release(&m);
+    return rc;
+}
+
+static int sq_object_delete(struct store *s, enum store_kind kind, const char *id,
+                            const char *if_match, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct meta m = {0};
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = op_begin(q, err);
+    if (rc)
+        return rc;
+    if ((rc = read_meta(q, kind, id, &m, err)))
+        goto out;
+    if (!m.exists) {
+        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what, id);
+        goto out;
+    }
+    if ((rc = check_if_match(kind, id, &m, if_match, err)))
+        goto out;
+    st = object_stmt(q, kind, OP_DELETE, err);
+    if (!st) {
+        rc = DPS_ERR_STORE;
+        goto out;
+    }
+    bind_text(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(q, "delete", err);
+        goto out;
+    }
+    done(st);
+    st = NULL;
+    rc = op_commit(q, err);
+out:
+    done(st);
+    if (rc)
+        op_rollback(q);
+    meta_release(&m);
+    return rc;
+}
+
+static int sq_object_list(struct store *s, enum store_kind kind, const struct store_query *query,
+                          struct store_page *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct store_page page = {0};
+    enum object_op op = OP_LIST;
+    const char *filter = NULL;
+    sqlite3_stmt *st;
+    int rc = DPS_OK, step;
+
+    if (query->group_id) {
+        op = OP_LIST_GROUP;
+        filter = query->group_id;
+    } else if (query->attestation) {
+        op = OP_LIST_ATTESTATION;
+        filter = query->attestation;
+    }
+    st = object_stmt(q, kind, op, err);
+    if (!st)
+        return DPS_ERR_STORE;
+    /* Every id sorts after the empty string. */
+    bind_text(st, 1, query->after ? query->after : "");
+    /* One row more than the page tells whether another page follows. */
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)query->limit + 1);
+    if (filter)
+        bind_text(st, 3, filter);
+    page.items = xcalloc(query->limit, sizeof(*page.items));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (page.n == query->limit) {
+            page.next_cursor = xstrdup(page.items[page.n - 1].id);
+            break;
+        }
+        read_object(st, &page.items[page.n++]);
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = db_fail(q, "list", err);
+    done(st);
+    if (rc) {
+        store_page_release(&page);
+        return rc;
+    }
+    *out = page;
+    return DPS_OK;
+}
+
+static int sq_object_count(struct store *s, enum store_kind kind, const struct store_query *query,
+                           int64_t *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    enum object_op op = OP_COUNT;
+    const char *filter = NULL;
+    sqlite3_stmt *st;
+    int rc = DPS_OK;
+
+    if (query->group_id) {
+        op = OP_COUNT_GROUP;
+        filter = query->group_id;
+    } else if (query->attestation) {
+        op = OP_COUNT_ATTESTATION;
+        filter = query->attestation;
+    }
+    st = object_stmt(q, kind, op, err);
+    if (!st)
+        return DPS_ERR_STORE;
+    if (filter)
+        bind_text(st, 1, filter);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(q, "count", err);
+    done(st);
+    return rc;
+}
+
+/* --- attempts ------------------------------------------------------------------------------- */
+
+static int sq_attempt_append(struct store *s, const struct store_attempt_in *in, int64_t *id_out,
+                             struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_ATTEMPT_APPEND, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, in->registration_id);
+    sqlite3_bind_int64(st, 2, store_now_ms());
+    bind_text(st, 3, in->status);
+    sqlite3_bind_int(st, 4, in->success ? 1 : 0);
+    bind_text(st, 5, in->tracking_id);
+    bind_text(st, 6, in->json);
+    /* A single statement outside a batch is its own durable transaction. */
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, "append an attempt", err);
+    else if (id_out)
+        *id_out = sqlite3_last_insert_rowid(q->db);
+    done(st);
+    return rc;
+}
+
+static int sq_attempt_list(struct store *s, const char *registration_id, bool failures_only,
+                           int64_t before_id, size_t limit, struct store_attempt_list *out,
+                           struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct store_attempt_list list = {0};
+    enum misc_stmt which;
+    sqlite3_stmt *st;
+    int rc = DPS_OK, step = SQLITE_DONE;
+
+    if (registration_id)
+        which = failures_only ? ST_ATTEMPT_LIST_REG_FAILED : ST_ATTEMPT_LIST_REG;
+    else
+        which = failures_only ? ST_ATTEMPT_LIST_FAILED : ST_ATTEMPT_LIST;
+    st = misc_stmt(q, which, err);
+    if (!st)
+        return DPS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, before_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    if (registration_id)
+        bind_text(st, 3, registration_id);
+    list.items = xcalloc(limit, sizeof(*list.items));
+    while (list.n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_attempt *a = &list.items[list.n++];
+        a->id = sqlite3_column_int64(st, 0);
+        a->time_ms = sqlite3_column_int64(st, 1);
+        a->registration_id = column_dup(st, 2);
+        a->status = column_dup(st, 3);
+        a->success = sqlite3_column_int(st, 4) != 0;
+        a->tracking_id = column_dup(st, 5);
+        a->json = column_dup(st, 6);
+    }
+    if (list.n < limit && step != SQLITE_DONE)
+        rc = db_fail(q, "list attempts", err);
+    done(st);
+    if (rc) {
+        store_attempt_list_release(&list);
+        return rc;
+    }
+    *out = list;
+    return DPS_OK;
+}
+
+/* --- policies ------------------------------------------------------------------------------- */
+
+static void read_policy(sqlite3_stmt *st, struct store_policy *p)
+{
+    p->name = column_dup(st, 0);
+    p->primary_key = column_dup(st, 1);
+    p->secondary_key = column_dup(st, 2);
+    p->rights = (uint32_t)sqlite3_column_int64(st, 3);
+    p->etag = column_dup(st, 4);
+    p->created_ms = sqlite3_column_int64(st, 5);
+    p->updated_ms = sqlite3_column_int64(st, 6);
+}
+
+static int sq_policy_get(struct store *s, const char *name, struct store_policy *out,
+                         struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_POLICY_GET, err);
+    int rc;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, name);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        read_policy(st, out);
+        rc = DPS_OK;
+        break;
+    case SQLITE_DONE:
+        rc =
+            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+        break;
+    default:
+        rc = db_fail(q, "read a policy", err);
+        break;
+    }
+    done(st);
+    return rc;
+}
+
+static int sq_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
+                         struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct store_policy old = {0};
+    struct dps_error get_err = {0};
+    sqlite3_stmt *st = NULL;
+    char etag[STORE_ETAG_SIZE];
+    int64_t now = store_now_ms(), created = now;
+    const char *name = in->name;
+    int rc;
+
+    rc = op_begin(q, err);
+    if (rc)
+        return rc;
+    rc = sq_policy_get(s, in->name, &old, &get_err);
+    if (rc == DPS_OK) {
+        created = old.created_ms;
+        name = old.name;
+    } else if (rc != DPS_ERR_NOT_FOUND) {
+        if (err)
+            *err = get_err;
+        goto out;
+    }
+    st = misc_stmt(q, ST_POLICY_PUT, err);
+    if (!st) {
+        rc = DPS_ERR_STORE;
+        goto out;
+    }
+    /* The etag changes on every write so that caches of the key notice. */
+    store_etag_new(STORE_ENROLLMENT, etag);
+    bind_text(st, 1, name);
+    bind_text(st, 2, in->primary_key);
+    bind_text(st, 3, in->secondary_key);
+    sqlite3_bind_int64(st, 4, in->rights);
+    bind_text(st, 5, etag);
+    sqlite3_bind_int64(st, 6, created);
+    sqlite3_bind_int64(st, 7, now);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(q, "write a policy", err);
+        goto out;
+    }
+    done(st);
+    st = NULL;
+    rc = op_commit(q, err);
+    if (rc)
+        goto out;
+    if (out) {
+        memset(out, 0, sizeof(*out));
+        out->name = xstrdup(name);
+        out->primary_key = xstrdup(in->primary_key);
+        out->secondary_key = dup_or_null(in->secondary_key);
+        out->rights = in->rights;
+        out->etag = xstrdup(etag);
+        out->created_ms = created;
+        out->updated_ms = now;
+    }
+out:
+    done(st);
+    if (rc)
+        op_rollback(q);
+    store_policy_release(&old);
+    return rc;
+}
+
+static int sq_policy_delete(struct store *s, const char *name, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_POLICY_DELETE, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, name);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, "delete a policy", err);
+    else if (sqlite3_changes(q->db) == 0)
+        rc =
+            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+    done(st);
+    return rc;
+}
+
+static int sq_policy_list(struct store *s, struct store_policy_list *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct store_policy_list list = {0};
+    sqlite3_stmt *st = misc_stmt(q, ST_POLICY_LIST, err);
+    size_t cap = 0;
+    int rc = DPS_OK, step;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, STORE_PAGE_MAX);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (list.n == cap) {
+            cap = cap ? cap * 2 : 8;
+            list.items = xrealloc(list.items, cap * sizeof(*list.items));
+        }
+        memset(&list.items[list.n], 0, sizeof(list.items[0]));
+        read_policy(st, &list.items[list.n++]);
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(q, "list policies", err);
+    done(st);
+    if (rc) {
+        store_policy_list_release(&list);
+        return rc;
+    }
+    *out = list;
+    return DPS_OK;
+}
+
+/* --- settings ------------------------------------------------------------------------------- */
+
+static int sq_setting_get(struct store *s, const char *key, char **out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_SETTING_GET, err);
+    int rc;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, key);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        *out = column_dup(st, 0);
+        rc = DPS_OK;
+        break;
+    case SQLITE_DONE:
+        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "setting '%s' is not set", key);
+        break;
+    default:
+        rc = db_fail(q, "read a setting", err);
+        break;
+    }
+    done(st);
+    return rc;
+}
+
+static int sq_setting_put(struct store *s, const char *key, const char *value,
+                          struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_SETTING_PUT, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, "write a setting", err);
+    done(st);
+    return rc;
+}
+
+/* --- audit ---------------------------------------------------------------------------------- */
+
+static int sq_audit_append(struct store *s, const struct store_audit_in *in, int64_t *id_out,
+                           struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    sqlite3_stmt *st = misc_stmt(q, ST_AUDIT_APPEND, err);
+    int rc = DPS_OK;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, store_now_ms());
+    bind_text(st, 2, in->actor);
+    bind_text(st, 3, in->action);
+    bind_text(st, 4, in->kind);
+    bind_text(st, 5, in->object_id);
+    bind_text(st, 6, in->tracking_id);
+    bind_text(st, 7, in->outcome);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, "append to the audit trail", err);
+    else if (id_out)
+        *id_out = sqlite3_last_insert_rowid(q->db);
+    done(st);
+    return rc;
+}
+
+static int sq_audit_list(struct store *s, int64_t before_id, size_t limit,
+                         struct store_audit_list *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct store_audit_list list = {0};
+    sqlite3_stmt *st = misc_stmt(q, ST_AUDIT_LIST, err);
+    int rc = DPS_OK, step = SQLITE_DONE;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, before_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    list.items = xcalloc(limit, sizeof(*list.items));
+    while (list.n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_audit *a = &list.items[list.n++];
+        a->id = sqlite3_column_int64(st, 0);
+        a->time_ms = sqlite3_column_int64(st, 1);
+        a->actor = column_dup(st, 2);
+        a->action = column_dup(st, 3);
+        a->kind = column_dup(st, 4);
+        a->object_id = column_dup(st, 5);
+        a->tracking_id = column_dup(st, 6);
+        a->outcome = column_dup(st, 7);
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = db_fail(q, "list the audit trail", err);
+    done(st);
+    if (rc) {
+        store_audit_list_release(&list);
+        return rc;
+    }
+    *out = list;
+    return DPS_OK;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .object_get = sq_object_get,
+    .object_put = sq_object_put,
+    .object_delete = sq_object_delete,
+    .object_list = sq_object_list,
+    .object_count = sq_object_count,
+    .attempt_append = sq_attempt_append,
+    .attempt_list = sq_attempt_list,
+    .batch_begin = sq_batch_begin,
+    .batch_commit = sq_batch_commit,
+    .batch_rollback = sq_batch_rollback,
+    .policy_get = sq_policy_get,
+    .policy_put = sq_policy_put,
+    .policy_delete = sq_policy_delete,
+    .policy_list = sq_policy_list,
+    .setting_get = sq_setting_get,
+    .setting_put = sq_setting_put,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
+};
