@@ -1,9 +1,87 @@
 /* SPDX-License-Identifier: MIT */
-/* dpsd: entry point. */
+/*
+ * dpsd: read the configuration, open (or initialise) the data directory,
+ * bind the listeners, serve until SIGTERM or SIGINT. Route tables of the
+ * service and device APIs are added to the router here.
+ */
 #include "core/common.h"
+
+#include <openssl/crypto.h>
+
+#include "server/config.h"
+#include "server/datadir.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/server.h"
+#include "server/tls.h"
+
+extern char **environ;
 
 int main(int argc, char **argv)
 {
-    fprintf(stderr, "dpsd %s\n", DPS_VERSION);
-    return 0;
+    struct config cfg;
+    struct datadir dd = {0};
+    struct dps_error err = {0};
+    struct http_router *router = NULL;
+    struct server *srv = NULL;
+    SSL_CTX *ssl = NULL;
+    int rc, status = 1;
+
+    if (config_load(&cfg, argc, argv, environ, &err) != DPS_OK) {
+        fprintf(stderr, "dpsd: %s\n", err.msg);
+        return 2;
+    }
+    switch (cfg.action) {
+    case CONFIG_HELP:
+        config_print_help(stdout);
+        status = 0;
+        goto out;
+    case CONFIG_VERSION:
+        printf("dpsd %s\n", DPS_VERSION);
+        status = 0;
+        goto out;
+    case CONFIG_REFERENCE:
+        config_print_reference(stdout);
+        status = 0;
+        goto out;
+    case CONFIG_RUN:
+        break;
+    }
+    log_init(cfg.log_format == CONFIG_LOG_JSON, (enum log_level)cfg.log_level);
+
+    if ((rc = datadir_open(&cfg, &dd, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    if (!(ssl = tls_server_ctx_new(dd.tls_cert, dd.tls_key, &err))) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    router = http_router_new();
+    /* The service API and device API route tables are added here. */
+    if ((rc = server_new(&cfg, ssl, router, &dd, &srv, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    log_msg(LOG_INFO, "dpsd %s %s data directory '%s'", DPS_VERSION,
+            dd.created ? "initialised" : "opened", cfg.data_dir);
+    log_msg(LOG_INFO, "HTTPS (service and device API) on https://%s (%ld workers)",
+            server_https_address(srv), cfg.workers);
+    log_msg(LOG_INFO, "MQTT over TLS configured on %s: not served by this version",
+            cfg.mqtt_listen);
+    log_msg(LOG_INFO, "TLS root for clients: %s", dd.tls_ca);
+    log_msg(LOG_INFO, "ID scope: %s", dd.id_scope);
+    /* Printed on purpose, on standard output only, never through the log. */
+    printf("ID scope: %s\nconnection string: %s\n", dd.id_scope, dd.connection_string);
+    fflush(stdout);
+    if (server_run(srv) == DPS_OK)
+        status = 0;
+    log_msg(LOG_INFO, "stopped");
+out:
+    server_free(srv);
+    http_router_free(router);
+    SSL_CTX_free(ssl);
+    datadir_release(&dd);
+    config_release(&cfg);
+    return status;
 }

@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Workers, connections and replies. Each connection lives on one worker
+ * and is touched only by that worker's thread, so nothing here takes a
+ * lock. A connection answers one request at a time, in order: while a
+ * request waits for its (possibly deferred) reply, later pipelined bytes
+ * stay buffered, bounded by the read watermark.
+ */
+#include "core/common.h"
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+
+#include "server/log.h"
+#include "server/tls.h"
+
+struct conn {
+    struct worker *w;
+    struct bufferevent *bev; /* NULL once closed */
+    struct http_reader *reader;
+    struct http_request *pending; /* dispatched, not yet answered */
+    STACK_OF(X509) * chain;
+    bool chain_fetched;
+    bool in_dispatch;       /* inside a handler: the read loop resumes by itself */
+    bool close_after_write; /* the last reply is queued; close when it is sent */
+    char peer[64];
+    struct conn *prev, *next;
+};
+
+struct worker {
+    struct server *srv;
+    int index;
+    struct event_base *base;
+    pthread_t thread;
+    int fd; /* listening socket until the listener owns it */
+    struct evconnlistener *listener;
+    struct conn *conns;
+    size_t nconns; /* including closed connections with a pending request */
+    bool draining;
+    struct event *drain_timer;
+};
+
+struct server {
+    const struct config *cfg;
+    SSL_CTX *ssl;
+    const struct http_router *router;
+    void *app;
+    struct http_limits limits;
+    struct timespec started;
+    char https_address[300];
+    struct worker *workers;
+    size_t nworkers;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void conn_process(struct conn *c);
+
+/* Frees a connection whose socket is closed and which has no request outstanding. */
+static void conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    http_reader_free(c->reader);
+    sk_X509_pop_free(c->chain, X509_free);
+    free(c);
+    if (w->draining && w->nconns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+/* Closes the socket; the struct lives on while a handler still owes a reply. */
+static void conn_close(struct conn *c)
+{
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    if (!c->pending)
+        conn_free(c);
+}
+
+/* Queues status line, headers and body; with close, the connection closes once it is sent. */
+static void conn_send(struct conn *c, int status, const char *content_type,
+                      const struct http_header *extra, size_t nextra, const char *tracking_id,
+                      const char *body, size_t len, bool close)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    if (content_type)
+        evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
+    evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
+    if (tracking_id)
+        evbuffer_add_printf(out, "x-ms-request-id: %s\r\n", tracking_id);
+    for (size_t i = 0; i < nextra; i++)
+        evbuffer_add_printf(out, "%s: %s\r\n", extra[i].name, extra[i].value);
+    if (close)
+        evbuffer_add_printf(out, "Connection: close\r\n");
+    evbuffer_add(out, "\r\n", 2);
+    evbuffer_add(out, body, len);
+    if (close) {
+        c->close_after_write = true;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+static const char json_content_type[] = "application/json; charset=utf-8";
+
+/* Answers a request the reader rejected, then closes. */
+static void conn_reject(struct conn *c, int status, const char *message)
+{
+    char id[37];
+    size_t len;
+    char *body;
+
+    http_uuid(id);
+    body = http_error_body(status, 0, id, message, &len);
+    log_access("-", "-", status, 0, c->peer, id);
+    conn_send(c, status, json_content_type, NULL, 0, id, body, len, true);
+    free(body);
+}
+
+void http_reply(struct http_request *req, int status, const char *content_type, const char *body,
+                size_t len)
+{
+    struct conn *c = req->conn;
+    bool close;
+
+    if (!c) {
+        http_request_free(req);
+        return;
+    }
+    assert(c->pending == req);
+    log_access(req->method, req->path, status, now_ms() - req->start_ms, c->peer, req->tracking_id);
+    c->pending = NULL;
+    if (!c->bev) {
+        /* The client went away while the handler worked. */
+        http_request_free(req);
+        conn_free(c);
+        return;
+    }
+    close = !req->keep_alive || c->w->draining;
+    conn_send(c, status, content_type, req->reply_headers, req->nreply_headers, req->tracking_id,
+              body ? body : "", len, close);
+    http_request_free(req);
+    if (!close && !c->in_dispatch)
+        conn_process(c);
+}
+
+void http_reply_json(struct http_request *req, int status, const char *json, size_t len)
+{
+    http_reply(req, status, json_content_type, json, len);
+}
+
+void http_reply_jansson(struct http_request *req, int status, json_t *obj)
+{
+    char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(obj);
+    if (!s) {
+        http_reply_error(req, 500, 0, "cannot encode the reply");
+        return;
+    }
+    http_reply_json(req, status, s, strlen(s));
+    free(s);
+}
+
+void http_reply_error(struct http_request *req, int status, int sub_code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    size_t len;
+    char *body;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    body = http_error_body(status, sub_code, req->tracking_id, msg, &len);
+    http_reply_json(req, status, body, len);
+    free(body);
+}
+
+void http_reply_header(struct http_request *req, const char *name, const char *value)
+{
+    struct http_header *h;
+
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) {
+        log_msg(LOG_ERROR, "reply header '%s' dropped: it contains CR, LF or ':'", name);
+        return;
+    }
+    req->reply_headers =
+        xrealloc(req->reply_headers, (req->nreply_headers + 1) * sizeof(*req->reply_headers));
+    h = &req->reply_headers[req->nreply_headers++];
+    h->name = xstrdup(name);
+    h->value = xstrdup(value);
+}
+
+bool http_request_abandoned(const struct http_request *req)
+{
+    return req->conn && !req->conn->bev;
+}
+
+static void healthz(struct http_request *req, void *arg)
+{
+    struct server *srv = arg;
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    http_reply_jansson(req, 200,
+                       json_pack("{s:s,s:s,s:I}", "status", "ok", "version", DPS_VERSION,
+                                 "uptimeSeconds", (json_int_t)(now.tv_sec - srv->started.tv_sec)));
+}
+
+static void dispatch(struct conn *c, struct http_request *req)
+{
+    struct server *srv = c->w->srv;
+    const struct http_route *rt = NULL;
+    int status = 404;
+
+    if (!c->chain_fetched) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        c->chain = ssl ? tls_peer_chain(ssl) : NULL;
+        c->chain_fetched = true;
+    }
+    req->conn = c;
+    req->worker = c->w;
+    req->peer = c->peer;
+    req->peer_chain = c->chain;
+    req->start_ms = now_ms();
+    c->pending = req;
+    c->in_dispatch = true;
+    if (req->nsegments == 1 && strcasecmp(req->segments[0], "healthz") == 0) {
+        if (strcmp(req->method, "GET") == 0)
+            healthz(req, srv);
+        else
+            http_reply_error(req, 405, 0, "method '%s' is not allowed on '/healthz'", req->method);
+    } else if (srv->router && (rt = http_router_match(srv->router, req, &status))) {
+        rt->handler(req, rt->arg);
+    } else if (status == 405) {
+        http_reply_error(req, 405, 0, "method '%s' is not allowed on this path", req->method);
+    } else {
+        http_reply_error(req, 404, 0, "no such resource");
+    }
+    c->in_dispatch = false;
+}
+
+/* Reads requests from the input buffer and dispatches them, one at a time. */
+static void conn_process(struct conn *c)
+{
+    while (c->bev && !c->pending && !c->close_after_write) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer_iovec v;
+        struct http_request *req;
+        struct dps_error err;
+        size_t used;
+        int status = 400;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        if (http_reader_feed(c->reader, v.iov_base, v.iov_len, &used, &req, &status, &err) !=
+            DPS_OK) {
+            log_msg(LOG_DEBUG, "%s: request rejected: %s", c->peer, err.msg);
+            evbuffer_drain(in, evbuffer_get_length(in));
+            conn_reject(c, status, err.msg);
+            break;
+        }
+        evbuffer_drain(in, used);
+        if (req)
+            dispatch(c, req);
+        else if (used == 0)
+            break;
+    }
+    if (c->bev && c->w->draining && !c->pending && !c->close_after_write &&
+        http_reader_idle(c->reader))
+        conn_close(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn_process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_close(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    if ((what & BEV_EVENT_TIMEOUT) && c->pending && !c->close_after_write) {
+        /* Waiting on our own handler is not the client being idle. */
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        log_msg(LOG_DEBUG, "%s: connection error: %s", c->peer,
+                e ? ERR_reason_error_string(e) : strerror(EVUTIL_SOCKET_ERROR()));
+    }
+    conn_close(c);
+}
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(buf, len, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(buf, len, "[%s]:%d", host, port);
+    } else {
+        snprintf(buf, len, "unknown");
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    struct worker *w = arg;
+    struct server *srv = w->srv;
+    struct timeval idle = {.tv_sec = srv->cfg->idle_timeout};
+    struct conn *c;
+    SSL *ssl;
+
+    if (w->draining || w->nconns >= (size_t)srv->cfg->max_connections_per_worker) {
+        log_msg(LOG_WARNING, "worker %d: connection refused: %zu connections open", w->index,
+                w->nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    ssl = SSL_new(srv->ssl);
+    if (!ssl) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->w = w;
+    format_peer(sa, c->peer, sizeof(c->peer));
+    c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    c->reader = http_reader_new(&srv->limits);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    /* Bounds what a client can queue behind a request that waits for its reply. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             srv->limits.max_body + srv->limits.max_header_bytes +
+                                 srv->limits.max_url + 4096);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+struct call {
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void run_call(evutil_socket_t fd, short what, void *arg)
+{
+    struct call call = *(struct call *)arg;
+
+    free(arg);
+    call.fn(call.arg);
+}
+
+void worker_call(struct worker *w, void (*fn)(void *arg), void *arg)
+{
+    struct call *call = xmalloc(sizeof(*call));
+    struct timeval now = {0, 0};
+
+    call->fn = fn;
+    call->arg = arg;
+    if (event_base_once(w->base, -1, EV_TIMEOUT, run_call, call, &now) != 0) {
+        log_msg(LOG_ERROR, "worker %d: cannot schedule a call", w->index);
+        free(call);
+    }
+}
+
+static void drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    log_msg(LOG_WARNING, "worker %d: shutdown timeout reached, dropping %zu connections", w->index,
+            w->nconns);
+    event_base_loopbreak(w->base);
+}
+
+/* On the worker's thread: stop accepting, close idle connections, wait for the rest. */
+static void worker_stop(void *arg)
+{
+    struct worker *w = arg;
+    struct timeval tv = {.tv_sec = w->srv->cfg->shutdown_timeout};
+    struct conn *c, *next;
+
+    w->draining = true;
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    for (c = w->conns; c; c = next) {
+        next = c->next;
+        if (c->bev && !c->pending && !c->close_after_write && http_reader_idle(c->reader) &&
+            evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            conn_close(c);
+    }
+    if (w->nconns == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    w->drain_timer = evtimer_new(w->base, drain_timeout, w);
+    evtimer_add(w->drain_timer, &tv);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+/* Binds one listening socket; reuse_port lets every worker bind the same address. */
+static int bind_listener(const char *host, int port, bool reuse_port, int *fd_out, int *port_out,
+                         struct dps_error *err)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    char portstr[8];
+    int fd = -1, one = 1, rc;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
+    if (rc != 0)
+        return dps_error_set(err, DPS_ERR_INVAL, "cannot resolve listen address '%s': %s", host,
+                             gai_strerror(rc));
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = dps_error_set(err, DPS_ERR_IO, "cannot create a socket: %s", strerror(errno));
+        goto out;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        rc = dps_error_set(err, DPS_ERR_IO, "cannot set SO_REUSEPORT: %s", strerror(errno));
+        goto out;
+    }
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        rc = dps_error_set(err, DPS_ERR_IO, "cannot listen on '%s:%d': %s", host, port,
+                           strerror(errno));
+        goto out;
+    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    fd = -1;
+    rc = DPS_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return rc;
+}
+
+static void enable_threads(void)
+{
+    /* Makes every event_base lockable and wakeable from other threads (worker_call). */
+    evthread_use_pthreads();
+}
+
+int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router *router, void *app,
+               struct server **out, struct dps_error *err)
+{
+    struct server *srv = xcalloc(1, sizeof(*srv));
+    char host[256];
+    int port, probe = -1, rc;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, enable_threads);
+    srv->cfg = cfg;
+    srv->ssl = ssl;
+    srv->router = router;
+    srv->app = app;
+    srv->limits = http_default_limits;
+    srv->limits.max_body = (size_t)cfg->max_body;
+    clock_gettime(CLOCK_MONOTONIC, &srv->started);
+    srv->nworkers = (size_t)cfg->workers;
+    srv->workers = xcalloc(srv->nworkers, sizeof(*srv->workers));
+    for (size_t i = 0; i < srv->nworkers; i++)
+        srv->workers[i].fd = -1;
+
+    if ((rc = config_split_listen(cfg->https_listen, host, sizeof(host), &port, err)) != DPS_OK)
+        goto fail;
+    /*
+     * SO_REUSEPORT would let us share a port with another process of the
+     * same user without a word: bind once without it to find out whether
+     * the port is free (and which port 0 means).
+     */
+    if ((rc = bind_listener(host, port, false, &probe, &port, err)) != DPS_OK)
+        goto fail;
+    close(probe);
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        w->srv = srv;
+        w->index = (int)i;
+        if ((rc = bind_listener(host, port, true, &w->fd, &port, err)) != DPS_OK)
+            goto fail;
+        w->base = event_base_new();
+        if (!w->base) {
+            rc = dps_error_set(err, DPS_ERR_INTERNAL, "cannot create an event loop");
+            goto fail;
+        }
+        w->listener = evconnlistener_new(w->base, on_accept, w,
+                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->fd);
+        if (!w->listener) {
+            rc = dps_error_set(err, DPS_ERR_INTERNAL, "cannot create a listener");
+            goto fail;
+        }
+        w->fd = -1;
+    }
+    snprintf(srv->https_address, sizeof(srv->https_address),
+             strchr(host, ':') ? "[%s]:%d" : "%s:%d", *host ? host : "0.0.0.0", port);
+    *out = srv;
+    return DPS_OK;
+fail:
+    server_free(srv);
+    return rc;
+}
+
+/* Never runs: the signals are blocked and taken by sigwait(). */
+static void on_signal(int sig)
+{
+}
+
+int server_run(struct server *srv)
+{
+    sigset_t set;
+    int sig = 0;
+    size_t started = 0;
+
+    /*
+     * A disposition of SIG_IGN (inherited, e.g. SIGINT of a background job)
+     * would discard the signal before sigwait() saw it.
+     */
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    for (; started < srv->nworkers; started++)
+        if (pthread_create(&srv->workers[started].thread, NULL, worker_main,
+                           &srv->workers[started]) != 0)
+            break;
+    if (started == srv->nworkers) {
+        sigwait(&set, &sig);
+        log_msg(LOG_INFO, "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    } else {
+        log_msg(LOG_ERROR, "cannot start worker thread %zu", started);
+    }
+    for (size_t i = 0; i < started; i++)
+        worker_call(&srv->workers[i], worker_stop, &srv->workers[i]);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(srv->workers[i].thread, NULL);
+    return started == srv->nworkers ? DPS_OK : DPS_ERR_INTERNAL;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        while (w->conns) {
+            struct conn *c = w->conns;
+            /* Only after a forced stop: no handler runs any more. */
+            http_request_free(c->pending);
+            c->pending = NULL;
+            w->draining = false;
+            conn_close(c);
+        }
+        if (w->listener)
+            evconnlistener_free(w->listener);
+        if (w->fd >= 0)
+            close(w->fd);
+        if (w->drain_timer)
+            event_free(w->drain_timer);
+        if (w->base)
+            event_base_free(w->base);
+    }
+    free(srv->workers);
+    free(srv);
+}
+
+const char *server_https_address(const struct server *srv)
+{
+    return srv->https_address;
+}
+
+void *server_app(const struct server *srv)
+{
+    return srv->app;
+}
+
+struct server *worker_server(const struct worker *w)
+{
+    return w->srv;
+}
+
+struct event_base *worker_base(const struct worker *w)
+{
+    return w->base;
+}
+
+int worker_index(const struct worker *w)
+{
+    return w->index;
+}
