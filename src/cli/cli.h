@@ -29,5 +29,10 @@ struct cli_command {
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_cert(int argc, char **argv);
+int cmd_enrollment_group(int argc, char **argv);
+int cmd_enrollment(int argc, char **argv);
+int cmd_registration(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

@@ -10,6 +10,12 @@
 
 static const struct cli_command commands[] = {
     {"cert", "make test PKIs: root, intermediate, device and verification certificates", cmd_cert},
+    {"enrollment-group", "create, show, list, update and delete enrollment groups",
+     cmd_enrollment_group},
+    {"enrollment", "create, show, list, update and delete individual enrollments", cmd_enrollment},
+    {"registration", "show, list and delete device registration states", cmd_registration},
+    {"policy", "manage shared access policies (dpsd extension)", cmd_policy},
+    {"token", "print a service SAS token from the connection string", cmd_token},
 };
 
 void cli_errorf(const char *fmt, ...)
