@@ -345,10 +345,34 @@ static int exec_stmt(struct sqlite_store *q, enum misc_stmt which, const char *d
  * One write operation: its own IMMEDIATE transaction, or inside a batch a
  * savepoint, so that a failed operation undoes only itself.
  */
+/*
+ * Some errors (disk full, I/O) make SQLite roll back the whole transaction.
+ * A batch must then fail as a whole: later writes would otherwise commit on
+ * their own, outside it.
+ */
+static int check_batch_alive(struct sqlite_store *q, struct dps_error *err)
+{
+    if (sqlite3_get_autocommit(q->db))
+        return dps_error_set(err, DPS_ERR_STORE,
+                             "store '%s': the batch was rolled back after an earlier error",
+                             q->path);
+    return DPS_OK;
+}
+
+/* Before a single-statement write, which would otherwise commit on its own. */
+static int single_write_check(struct sqlite_store *q, struct dps_error *err)
+{
+    return q->base.in_batch ? check_batch_alive(q, err) : DPS_OK;
+}
+
 static int op_begin(struct sqlite_store *q, struct dps_error *err)
 {
-    if (q->base.in_batch)
-        return exec_stmt(q, ST_SAVEPOINT, "start a savepoint", err);
+    int rc;
+
+    if (q->base.in_batch) {
+        rc = check_batch_alive(q, err);
+        return rc ? rc : exec_stmt(q, ST_SAVEPOINT, "start a savepoint", err);
+    }
     return exec_stmt(q, ST_BEGIN, "start a transaction", err);
 }
 
@@ -377,7 +401,10 @@ static int sq_batch_begin(struct store *s, struct dps_error *err)
 
 static int sq_batch_commit(struct store *s, struct dps_error *err)
 {
-    return exec_stmt(to_sqlite(s), ST_COMMIT, "commit a batch", err);
+    struct sqlite_store *q = to_sqlite(s);
+    int rc = check_batch_alive(q, err);
+
+    return rc ? rc : exec_stmt(q, ST_COMMIT, "commit a batch", err);
 }
 
 static void sq_batch_rollback(struct store *s)
@@ -820,6 +847,9 @@ static int sq_attempt_append(struct store *s, const struct store_attempt_in *in,
 
     if (!st)
         return DPS_ERR_STORE;
+    rc = single_write_check(q, err);
+    if (rc)
+        return rc;
     bind_text(st, 1, in->registration_id);
     sqlite3_bind_int64(st, 2, store_now_ms());
     bind_text(st, 3, in->status);
@@ -991,6 +1021,9 @@ static int sq_policy_delete(struct store *s, const char *name, struct dps_error 
 
     if (!st)
         return DPS_ERR_STORE;
+    rc = single_write_check(q, err);
+    if (rc)
+        return rc;
     bind_text(st, 1, name);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(q, "delete a policy", err);
@@ -1067,6 +1100,9 @@ static int sq_setting_put(struct store *s, const char *key, const char *value,
 
     if (!st)
         return DPS_ERR_STORE;
+    rc = single_write_check(q, err);
+    if (rc)
+        return rc;
     bind_text(st, 1, key);
     bind_text(st, 2, value);
     if (sqlite3_step(st) != SQLITE_DONE)
@@ -1086,6 +1122,9 @@ static int sq_audit_append(struct store *s, const struct store_audit_in *in, int
 
     if (!st)
         return DPS_ERR_STORE;
+    rc = single_write_check(q, err);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, store_now_ms());
     bind_text(st, 2, in->actor);
     bind_text(st, 3, in->action);
