@@ -57,7 +57,8 @@ static int reject(struct http_reader *r, int status, const char *why)
 {
     r->status = status;
     r->why = why;
-    return 1;
+    /* Not 1: on_headers_complete would read that as "no body follows". */
+    return -1;
 }
 
 static int on_message_begin(http_parser *p)
