@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""dpsd started for real on loopback: TLS health check, the data directory
+contract (contents, modes, restart keeps identity), keep-alive, limits and
+error shapes, graceful SIGTERM with a request in flight, and start-up
+failures (port in use, unknown flag, bad config line, corrupt directory)."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+DPSD = os.environ["DPSD"]
+TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
+os.makedirs(TMP, exist_ok=True)
+BASE = tempfile.mkdtemp(prefix="test_server.", dir=TMP)
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
+
+passed = failed = 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Dpsd:
+    """One dpsd process with its own data directory and port."""
+
+    def __init__(self, name, data_dir=None, extra=(), port=None):
+        self.dir = data_dir or os.path.join(BASE, name)
+        self.port = port or free_port()
+        self.out = open(os.path.join(BASE, name + ".out"), "a+")
+        self.err = open(os.path.join(BASE, name + ".err"), "a+")
+        self.args = [DPSD, "--data-dir", self.dir, "--https-listen",
+                     "127.0.0.1:%d" % self.port, "--workers", "2",
+                     "--shutdown-timeout", "10", *extra]
+        self.proc = subprocess.Popen(self.args, stdout=self.out, stderr=self.err)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("dpsd exited with %d: %s" % (self.proc.returncode, self.log()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise AssertionError("dpsd did not start listening")
+
+    def log(self):
+        self.err.flush()
+        with open(self.err.name) as f:
+            return f.read()
+
+    def stdout(self):
+        self.out.flush()
+        with open(self.out.name) as f:
+            return f.read()
+
+    def context(self):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "ca.pem"))
+        ctx.check_hostname = True
+        return ctx
+
+    def conn(self, host="localhost"):
+        return http.client.HTTPSConnection(host, self.port, context=self.context(), timeout=10)
+
+    def raw(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return self.context().wrap_socket(sock, server_hostname="localhost")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+
+def run_fail(args):
+    """Runs dpsd expecting a start-up failure; returns (code, stderr)."""
+    p = subprocess.run([DPSD, *args], capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stderr
+
+
+class Reader:
+    """Reads HTTP responses from a raw socket, keeping bytes of the next one."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a complete response")
+        self.buf += chunk
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        n = int(headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+
+def read_response(sock):
+    """Reads one HTTP response from a raw socket: (status, headers, body)."""
+    return Reader(sock).response()
+
+
+def check_error_shape(body, status):
+    e = json.loads(body)
+    assert set(e) == {"errorCode", "trackingId", "message", "timestampUtc"}, e
+    assert e["errorCode"] // 1000 == status, e
+    assert UUID.match(e["trackingId"]), e
+    assert TS.match(e["timestampUtc"]), e
+    assert e["message"], e
+
+
+def test(fn):
+    global passed, failed
+    try:
+        fn()
+        passed += 1
+        print("ok", fn.__name__)
+    except Exception:
+        failed += 1
+        print("FAILED", fn.__name__)
+        traceback.print_exc()
+    sys.stdout.flush()
+
+
+main = None
+
+
+def test_first_start_and_health():
+    global main
+    main = Dpsd("main")
+    c = main.conn()
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    body = r.read()
+    assert r.status == 200, r.status
+    assert r.getheader("Content-Type") == "application/json; charset=utf-8"
+    assert int(r.getheader("Content-Length")) == len(body)
+    h = json.loads(body)
+    assert h["status"] == "ok" and isinstance(h["version"], str)
+    assert isinstance(h["uptimeSeconds"], int) and h["uptimeSeconds"] >= 0
+    # The IP SAN verifies too.
+    c2 = http.client.HTTPSConnection("127.0.0.1", main.port, context=main.context(), timeout=10)
+    c2.request("GET", "/healthz")
+    assert c2.getresponse().status == 200
+
+
+def test_data_dir_contents():
+    d = main.dir
+    scope = open(os.path.join(d, "id-scope")).read().strip()
+    assert re.match(r"^0ne[0-9A-F]{8}$", scope), scope
+    cs = open(os.path.join(d, "connection-string")).read().strip()
+    m = re.match(r"^HostName=localhost;SharedAccessKeyName=provisioningserviceowner;"
+                 r"SharedAccessKey=([A-Za-z0-9+/]{43}=)$", cs)
+    assert m, cs
+    import base64
+    assert len(base64.b64decode(m.group(1))) == 32
+    for name, mode in (("connection-string", 0o600), ("tls/server.key", 0o600)):
+        got = stat.S_IMODE(os.stat(os.path.join(d, name)).st_mode)
+        assert got == mode, (name, oct(got))
+    for name in ("tls/ca.pem", "tls/server.pem", "dpsd.db"):
+        assert os.path.getsize(os.path.join(d, name)) > 0, name
+    assert not os.path.exists(os.path.join(d, ".init-tmp"))
+    out = main.stdout()
+    assert scope in out and cs in out, out
+    # The key is printed on standard output only, never logged.
+    assert m.group(1) not in main.log()
+
+
+def test_keep_alive():
+    c = main.conn()
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    r.read()
+    sock = c.sock
+    assert r.status == 200
+    c.request("GET", "/healthz?api-version=2021-10-01")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200 and c.sock is sock, "second request used a new connection"
+
+
+def test_get_with_body_and_pipelining():
+    s = main.raw()
+    req = (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    s.sendall(req + req)
+    reader = Reader(s)
+    for _ in range(2):
+        status, headers, body = reader.response()
+        assert status == 200, status
+        assert json.loads(body)["status"] == "ok"
+    s.close()
+
+
+def test_not_found_and_method():
+    c = main.conn()
+    c.request("GET", "/no/such/thing?api-version=2019-03-31")
+    r = c.getresponse()
+    body = r.read()
+    assert r.status == 404
+    assert r.getheader("Content-Type") == "application/json; charset=utf-8"
+    check_error_shape(body, 404)
+    c.request("DELETE", "/HEALTHZ")
+    r = c.getresponse()
+    body = r.read()
+    assert r.status == 405, r.status
+    check_error_shape(body, 405)
+
+
+def test_oversized_body():
+    s = main.raw()
+    s.sendall(b"PUT /enrollments/x HTTP/1.1\r\nHost: localhost\r\n"
+              b"Content-Length: 200000\r\n\r\n")
+    status, headers, body = read_response(s)
+    assert status == 413, status
+    check_error_shape(body, 413)
+    assert json.loads(body)["errorCode"] == 413000
+    s.close()
+    # A chunked body over the limit too.
+    s = main.raw()
+    chunk = b"x" * 50000
+    try:
+        s.sendall(b"POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(3):
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    except OSError:
+        pass
+    status, headers, body = read_response(s)
+    assert status == 413, status
+    s.close()
+
+
+def test_malformed_request():
+    s = main.raw()
+    s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+    status, headers, body = read_response(s)
+    assert status == 400, status
+    check_error_shape(body, 400)
+    assert headers.get("connection") == "close"
+    s.close()
+    s = main.raw()
+    s.sendall(b"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(s)[0] == 400
+    s.close()
+    # Plain text on the TLS port, and a client that hangs up mid-handshake.
+    p = socket.create_connection(("127.0.0.1", main.port), timeout=10)
+    p.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+    try:
+        p.recv(100)
+    except OSError:
+        pass
+    p.close()
+    socket.create_connection(("127.0.0.1", main.port), timeout=10).close()
+    c = main.conn()
+    c.request("GET", "/healthz")
+    assert c.getresponse().status == 200
+
+
+def test_secrets_not_logged():
+    c = main.conn()
+    c.request("GET", "/enrollments?api-version=1&sig=TOPSECRETSIG",
+              headers={"Authorization": "SharedAccessSignature sr=x&sig=TOPSECRETAUTH"},
+              body=b'{"key":"TOPSECRETBODY"}')
+    c.getresponse().read()
+    time.sleep(0.2)
+    log = main.log()
+    assert "access GET /enrollments 404" in log, log
+    assert "TOPSECRET" not in log, log
+
+
+def test_restart_keeps_identity():
+    files = ["id-scope", "connection-string", "tls/ca.pem", "tls/server.pem", "tls/server.key"]
+    before = {f: open(os.path.join(main.dir, f), "rb").read() for f in files}
+    assert main.stop() == 0
+    again = Dpsd("main", data_dir=main.dir, port=main.port)
+    try:
+        after = {f: open(os.path.join(main.dir, f), "rb").read() for f in files}
+        assert before == after
+        c = again.conn()
+        c.request("GET", "/healthz")
+        assert c.getresponse().status == 200
+        assert before["connection-string"].decode().strip() in again.stdout()
+    finally:
+        assert again.stop() == 0
+
+
+def test_sigterm_finishes_request_in_flight():
+    d = Dpsd("drain")
+    s = d.raw()
+    idle = d.raw()  # an idle keep-alive connection is closed at once
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n{\"a\"")
+    time.sleep(0.3)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert d.proc.poll() is None, "dpsd exited with a request in flight"
+    assert idle.recv(10) == b""
+    # New connections are refused once draining.
+    try:
+        socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    assert refused, "still accepting connections after SIGTERM"
+    s.sendall(b":  1}\r\n")
+    status, headers, body = read_response(s)
+    assert status == 200, status
+    assert headers.get("connection") == "close"
+    assert d.proc.wait(timeout=15) == 0
+    assert "SIGTERM received" in d.log()
+
+
+def test_sigint_exits_zero():
+    d = Dpsd("sigint")
+    assert d.stop(signal.SIGINT) == 0
+
+
+def test_port_in_use():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        code, err = run_fail(["--data-dir", os.path.join(BASE, "busy"),
+                              "--https-listen", "127.0.0.1:%d" % port])
+    assert code != 0
+    assert "cannot listen on '127.0.0.1:%d'" % port in err and "in use" in err, err
+
+
+def test_unknown_flag():
+    code, err = run_fail(["--data-dir", os.path.join(BASE, "x"), "--frobnicate", "1"])
+    assert code != 0
+    assert "unknown option '--frobnicate'" in err, err
+    assert not os.path.exists(os.path.join(BASE, "x"))
+
+
+def test_bad_config_line():
+    conf = os.path.join(BASE, "bad.conf")
+    with open(conf, "w") as f:
+        f.write("data-dir %s\nworkers lots\n" % os.path.join(BASE, "y"))
+    code, err = run_fail(["--config", conf])
+    assert code != 0
+    assert "%s:2: 'workers': expected an integer" % conf in err, err
+    assert not os.path.exists(os.path.join(BASE, "y"))
+
+
+def test_corrupt_data_dir():
+    d = os.path.join(BASE, "corrupt")
+    shutil.copytree(main.dir, d)
+    with open(os.path.join(d, "id-scope"), "w") as f:
+        f.write("not a scope\n")
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "id-scope' is corrupt" in err, err
+    # A directory that holds something else is not taken over.
+    d = os.path.join(BASE, "foreign")
+    os.makedirs(d)
+    open(os.path.join(d, "notes.txt"), "w").close()
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "not a dpsd data directory" in err, err
+    assert os.listdir(d) == ["notes.txt"]
+    # A missing key is named.
+    d = os.path.join(BASE, "nokey")
+    shutil.copytree(main.dir, d)
+    os.unlink(os.path.join(d, "tls", "server.key"))
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "server.key" in err, err
+
+
+def test_interrupted_init_is_redone():
+    d = os.path.join(BASE, "interrupted")
+    os.makedirs(os.path.join(d, ".init-tmp", "tls"))
+    os.makedirs(os.path.join(d, "tls"))
+    open(os.path.join(d, "tls", "ca.pem"), "w").write("half")
+    open(os.path.join(d, "connection-string"), "w").write("half")
+    p = Dpsd("interrupted", data_dir=d)
+    try:
+        assert re.match(r"^0ne[0-9A-F]{8}$", open(os.path.join(d, "id-scope")).read().strip())
+        assert "half" not in open(os.path.join(d, "connection-string")).read()
+        c = p.conn()
+        c.request("GET", "/healthz")
+        assert c.getresponse().status == 200
+    finally:
+        assert p.stop() == 0
+
+
+def test_tls_override_and_json_log():
+    other = os.path.join(BASE, "override")
+    p = Dpsd("override", data_dir=other,
+             extra=["--tls-cert", os.path.join(main.dir, "tls", "server.pem"),
+                    "--tls-key", os.path.join(main.dir, "tls", "server.key"),
+                    "--log-format", "json"])
+    try:
+        ctx = ssl.create_default_context(cafile=os.path.join(main.dir, "tls", "ca.pem"))
+        c = http.client.HTTPSConnection("localhost", p.port, context=ctx, timeout=10)
+        c.request("GET", "/healthz")
+        assert c.getresponse().status == 200
+        time.sleep(0.2)
+        lines = [json.loads(l) for l in p.log().splitlines() if l.strip()]
+        assert any(l.get("kind") == "access" and l.get("status") == 200 for l in lines), lines
+    finally:
+        assert p.stop() == 0
+
+
+def test_help():
+    p = subprocess.run([DPSD, "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0
+    for word in ("--data-dir", "--hostname", "--https-listen", "--mqtt-listen", "--linked-hub",
+                 "--store", "--workers", "--config", "--tls-cert", "--tls-key", "--log-format",
+                 "--log-level", "--idle-timeout", "--max-connections-per-worker", "--max-body",
+                 "--shutdown-timeout", "DPSD_DATA_DIR"):
+        assert word in p.stdout, word
+
+
+def main_():
+    tests = [test_first_start_and_health, test_data_dir_contents, test_keep_alive,
+             test_get_with_body_and_pipelining, test_not_found_and_method, test_oversized_body,
+             test_malformed_request, test_secrets_not_logged, test_restart_keeps_identity,
+             test_sigterm_finishes_request_in_flight, test_sigint_exits_zero, test_port_in_use,
+             test_unknown_flag, test_bad_config_line, test_corrupt_data_dir,
+             test_interrupted_init_is_redone, test_tls_override_and_json_log, test_help]
+    try:
+        for t in tests:
+            test(t)
+    finally:
+        if main is not None and main.proc.poll() is None:
+            main.stop()
+    print("%d passed, %d failed" % (passed, failed))
+    if failed == 0:
+        shutil.rmtree(BASE, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_())
