@@ -7,7 +7,22 @@
 #include "server/http.h"
 #include "../t.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "core/pki.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/server.h"
+#include "server/tls.h"
 
 /* Feeds all of s; returns the first request, or NULL with *status set. */
 static struct http_request *parse(struct http_reader *r, const char *s, size_t *used, int *status)
@@ -239,6 +254,181 @@ end:
     free(s);
 }
 
+/*
+ * Deferred replies, in a real server in this process: a reply from a timer
+ * on the worker's loop, a reply from another thread through worker_call(),
+ * and a client that hangs up before its deferred reply.
+ */
+static bool abandoned_seen;
+
+static void reply_later(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_request *req = arg;
+
+    if (http_request_abandoned(req))
+        abandoned_seen = true;
+    http_reply_header(req, "X-Deferred", "timer");
+    http_reply_json(req, 200, "{\"deferred\":true}", 17);
+}
+
+static void deferred_timer(struct http_request *req, void *arg)
+{
+    struct timeval tv = {0, (long)(intptr_t)arg};
+
+    event_base_once(worker_base(req->worker), -1, EV_TIMEOUT, reply_later, req, &tv);
+}
+
+static void reply_from_call(void *arg)
+{
+    struct http_request *req = arg;
+
+    http_reply_jansson(req, 201, json_pack("{s:s}", "from", "thread"));
+}
+
+static void *other_thread(void *arg)
+{
+    struct http_request *req = arg;
+
+    usleep(50 * 1000);
+    worker_call(req->worker, reply_from_call, req);
+    return NULL;
+}
+
+static void deferred_thread(struct http_request *req, void *arg)
+{
+    pthread_t t;
+
+    pthread_create(&t, NULL, other_thread, req);
+    pthread_detach(t);
+}
+
+static void *run_server(void *arg)
+{
+    server_run(arg);
+    return NULL;
+}
+
+/* Sends one request over a fresh TLS connection and reads the reply into buf. */
+static int roundtrip(SSL_CTX *ctx, int port, const char *request, bool hang_up, char *buf,
+                     size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), n = 0, got = 0;
+    SSL *ssl = NULL;
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        goto out;
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1 || SSL_write(ssl, request, (int)strlen(request)) <= 0)
+        goto out;
+    if (hang_up)
+        goto out;
+    while ((size_t)got < len - 1 &&
+           (n = SSL_read(ssl, buf + got, (int)(len - 1 - (size_t)got))) > 0) {
+        got += n;
+        buf[got] = '\0';
+        const char *body = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
+        if (body && cl && (size_t)(got - (body + 4 - buf)) >= (size_t)strtol(cl + 16, NULL, 10))
+            break;
+    }
+out:
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    return got;
+}
+
+static void test_deferred_replies(void)
+{
+    static const struct http_route routes[] = {
+        {"GET", "/timer", deferred_timer, (void *)(intptr_t)100000},
+        {"GET", "/abandon", deferred_timer, (void *)(intptr_t)300000},
+        {"GET", "/thread", deferred_thread, NULL},
+    };
+    const char *tmp = getenv("DPS_TEST_TMP") ? getenv("DPS_TEST_TMP") : "/tmp";
+    char cert[512], key[512], buf[4096], listen_port[16];
+    struct config cfg = {0};
+    struct dps_error err = {0};
+    struct http_router *router = http_router_new();
+    struct server *srv = NULL;
+    SSL_CTX *sctx = NULL, *cctx = SSL_CTX_new(TLS_client_method());
+    EVP_PKEY *pk = NULL;
+    X509 *x = NULL;
+    pthread_t thread;
+    bool running = false;
+    sigset_t set;
+    int port;
+    const char *dns[] = {"localhost"};
+    struct pki_cert_spec spec = {.kind = PKI_CERT_SERVER,
+                                 .subject = "CN=localhost",
+                                 .days = 1,
+                                 .pathlen = -1,
+                                 .dns_names = dns,
+                                 .n_dns_names = 1};
+    char *argv[] = {"dpsd",        "--data-dir",  "unused", "--https-listen",
+                    "127.0.0.1:0", "--workers",   "2",      "--shutdown-timeout",
+                    "5",           "--log-level", "error"};
+
+    mkdir(tmp, 0755);
+    snprintf(cert, sizeof(cert), "%s/test_http.%d.pem", tmp, (int)getpid());
+    snprintf(key, sizeof(key), "%s/test_http.%d.key", tmp, (int)getpid());
+    ok_int(pki_key_generate(PKI_KEY_P256, &pk, &err), DPS_OK);
+    ok_int(pki_cert_issue(&spec, pk, NULL, pk, &x, &err), DPS_OK);
+    ok_int(pki_certs_write(cert, &x, 1, PKI_FORCE, &err), DPS_OK);
+    ok_int(pki_key_write(key, pk, NULL, PKI_FORCE, &err), DPS_OK);
+    ok((sctx = tls_server_ctx_new(cert, key, &err)) != NULL);
+    ok_int(config_load(&cfg, (int)ARRAY_SIZE(argv), argv, NULL, &err), DPS_OK);
+    log_init(false, LOG_ERROR);
+    http_router_add(router, routes, ARRAY_SIZE(routes));
+    ok_int(server_new(&cfg, sctx, router, NULL, &srv, &err), DPS_OK);
+    snprintf(listen_port, sizeof(listen_port), "%s", strrchr(server_https_address(srv), ':') + 1);
+    port = (int)strtol(listen_port, NULL, 10);
+    ok(port > 0);
+
+    /* server_run takes SIGTERM with sigwait: block it here so the thread gets it. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    ok(pthread_create(&thread, NULL, run_server, srv) == 0);
+    running = true;
+
+    ok(roundtrip(cctx, port, "GET /timer HTTP/1.1\r\nHost: x\r\n\r\n", false, buf, sizeof(buf)) >
+       0);
+    ok(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    ok(strstr(buf, "X-Deferred: timer\r\n") != NULL);
+    ok(strstr(buf, "\r\n\r\n{\"deferred\":true}") != NULL);
+
+    ok(roundtrip(cctx, port, "GET /thread HTTP/1.1\r\nHost: x\r\n\r\n", false, buf, sizeof(buf)) >
+       0);
+    ok(strncmp(buf, "HTTP/1.1 201 Created\r\n", 22) == 0);
+    ok(strstr(buf, "{\"from\":\"thread\"}") != NULL);
+
+    roundtrip(cctx, port, "GET /abandon HTTP/1.1\r\nHost: x\r\n\r\n", true, buf, sizeof(buf));
+    usleep(500 * 1000);
+    ok(abandoned_seen);
+
+    /* Still serving after the abandoned request. */
+    ok(roundtrip(cctx, port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, buf, sizeof(buf)) >
+       0);
+    ok(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+end:
+    if (running) {
+        kill(getpid(), SIGTERM);
+        pthread_join(thread, NULL);
+    }
+    server_free(srv);
+    http_router_free(router);
+    config_release(&cfg);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    unlink(cert);
+    unlink(key);
+}
+
 int main(void)
 {
     subtest("simple and pipelined requests", test_simple_and_pipelined);
@@ -247,5 +437,6 @@ int main(void)
     subtest("percent-decoding", test_percent_decode);
     subtest("router", test_router);
     subtest("azure error body", test_error_body);
+    subtest("deferred replies in a running server", test_deferred_replies);
     return t_done();
 }
