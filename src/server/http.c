@@ -34,6 +34,7 @@ struct http_reader {
     size_t body_cap;
     bool last_was_value;
     bool in_message;
+    bool expect_continue;
     int status;      /* set by a callback that rejects the request */
     const char *why; /* and its reason */
 };
@@ -70,6 +71,7 @@ static int on_message_begin(http_parser *p)
     r->url_len = r->url_cap = r->header_bytes = r->body_cap = 0;
     r->last_was_value = false;
     r->in_message = true;
+    r->expect_continue = false;
     return 0;
 }
 
@@ -203,6 +205,10 @@ static int on_headers_complete(http_parser *p)
     req->keep_alive = http_should_keep_alive(p);
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->limits.max_body)
         return reject(r, 413, "request body too large");
+    const char *expect = http_request_header(req, "expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1 &&
+        ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0)))
+        r->expect_continue = true;
     return split_target(r);
 }
 
@@ -256,6 +262,14 @@ void http_reader_free(struct http_reader *r)
     http_request_free(r->req);
     http_request_free(r->done);
     free(r);
+}
+
+bool http_reader_take_continue(struct http_reader *r)
+{
+    bool e = r->expect_continue;
+
+    r->expect_continue = false;
+    return e;
 }
 
 bool http_reader_idle(const struct http_reader *r)

@@ -100,6 +100,14 @@ void http_reader_free(struct http_reader *reader);
 bool http_reader_idle(const struct http_reader *reader);
 
 /*
+ * True once per request when the client sent `Expect: 100-continue` and
+ * waits for an interim `100 Continue` before sending the body; the
+ * connection layer sends it. A request refused at its headers (413) never
+ * sets it.
+ */
+bool http_reader_take_continue(struct http_reader *reader);
+
+/*
  * Feeds up to len bytes. Stops after the first complete request, so that
  * pipelined requests are answered in order: call again with the rest.
  *

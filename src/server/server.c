@@ -296,6 +296,8 @@ static void conn_process(struct conn *c)
             break;
         }
         evbuffer_drain(in, used);
+        if (http_reader_take_continue(c->reader) && !req)
+            evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
         if (req)
             dispatch(c, req);
         else if (used == 0)

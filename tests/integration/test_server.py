@@ -222,6 +222,17 @@ def test_get_with_body_and_pipelining():
     s.close()
 
 
+def test_expect_continue():
+    s = main.raw()
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 2\r\n\r\n")
+    reader = Reader(s)
+    assert reader.response()[0] == 100
+    s.sendall(b"{}")
+    assert reader.response()[0] == 200
+    s.close()
+
+
 def test_not_found_and_method():
     c = main.conn()
     c.request("GET", "/no/such/thing?api-version=2019-03-31")
@@ -441,7 +452,7 @@ def test_help():
 
 def main_():
     tests = [test_first_start_and_health, test_data_dir_contents, test_keep_alive,
-             test_get_with_body_and_pipelining, test_not_found_and_method, test_oversized_body,
+             test_get_with_body_and_pipelining, test_expect_continue, test_not_found_and_method, test_oversized_body,
              test_malformed_request, test_secrets_not_logged, test_restart_keeps_identity,
              test_sigterm_finishes_request_in_flight, test_sigint_exits_zero, test_port_in_use,
              test_unknown_flag, test_bad_config_line, test_corrupt_data_dir,
