@@ -13,6 +13,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/service_api.h"
 #include "server/tls.h"
 
 extern char **environ;
@@ -24,6 +25,7 @@ int main(int argc, char **argv)
     struct dps_error err = {0};
     struct http_router *router = NULL;
     struct server *srv = NULL;
+    struct service_api *api = NULL;
     SSL_CTX *ssl = NULL;
     int rc, status = 1;
 
@@ -58,6 +60,11 @@ int main(int argc, char **argv)
         goto out;
     }
     router = http_router_new();
+    if ((rc = service_api_new(&cfg, &api, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    service_api_add_routes(api, router);
     /* The service API and device API route tables are added here. */
     if ((rc = server_new(&cfg, ssl, router, &dd, &srv, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
@@ -80,6 +87,7 @@ int main(int argc, char **argv)
 out:
     server_free(srv);
     http_router_free(router);
+    service_api_free(api);
     SSL_CTX_free(ssl);
     datadir_release(&dd);
     config_release(&cfg);
