@@ -128,12 +128,17 @@ static json_t *member(json_t *obj, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
+/* Field paths are for messages only: a path longer than the buffer is cut. */
 static void join(char *buf, const char *prefix, const char *key)
 {
+    int n;
+
     if (prefix && *prefix)
-        snprintf(buf, PATH_MAX_LEN, "%s.%s", prefix, key);
+        n = snprintf(buf, PATH_MAX_LEN, "%s.%s", prefix, key);
     else
-        snprintf(buf, PATH_MAX_LEN, "%s", key);
+        n = snprintf(buf, PATH_MAX_LEN, "%s", key);
+    if (n < 0)
+        buf[0] = '\0';
 }
 
 /*
