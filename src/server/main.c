@@ -12,6 +12,7 @@
 #include "server/datadir.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/portal.h"
 #include "server/server.h"
 #include "server/service_api.h"
 #include "server/tls.h"
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
     }
     service_api_add_routes(api, router);
     /* The service API and device API route tables are added here. */
+    portal_routes_add(router);
     if ((rc = server_new(&cfg, ssl, router, &dd, &srv, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
