@@ -50,15 +50,15 @@ static size_t json_escape(char *buf, size_t pos, size_t cap, const char *s)
     return pos;
 }
 
-static void emit(enum log_level level, const char *kind, const char *msg)
+static void emit(enum log_level level, const char *msg)
 {
     char line[4096], ts[40];
     size_t pos;
 
     timestamp(ts, sizeof(ts));
     if (log_json) {
-        pos = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",%s\"msg\":\"",
-                               ts, level_names[level], kind);
+        pos = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+                               ts, level_names[level]);
         pos = json_escape(line, pos, sizeof(line) - 3, msg);
         line[pos++] = '"';
         line[pos++] = '}';
@@ -82,7 +82,7 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    emit(level, "", msg);
+    emit(level, msg);
 }
 
 void log_access(const char *method, const char *path, int status, double ms, const char *peer,
@@ -114,5 +114,5 @@ void log_access(const char *method, const char *path, int status, double ms, con
     }
     snprintf(msg, sizeof(msg), "access %s %s %d %.3fms peer=%s tracking=%s", method, path, status,
              ms, peer, tracking_id ? tracking_id : "-");
-    emit(LOG_INFO, "", msg);
+    emit(LOG_INFO, msg);
 }
