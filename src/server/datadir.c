@@ -451,6 +451,17 @@ static int load(const struct config *cfg, struct datadir *d, struct dps_error *e
                 "'hostname' is '%s' but the data directory was made for '%s': the connection "
                 "string and the development certificate still name '%s'",
                 cfg->hostname, cs->host_name, cs->host_name);
+    /* A missing local store would be recreated empty: refuse instead of losing data quietly. */
+    char default_dsn[4200];
+    snprintf(default_dsn, sizeof(default_dsn), "sqlite:%s/dpsd.db", cfg->data_dir);
+    free(p);
+    p = path_join(cfg->data_dir, "dpsd.db");
+    if (strcmp(cfg->store, default_dsn) == 0 && access(p, F_OK) != 0) {
+        rc = dps_error_set(err, DPS_ERR_INVAL,
+                           "data directory '%s' is incomplete: the store '%s' is missing",
+                           cfg->data_dir, p);
+        goto out;
+    }
     key = xstrdup(cs->key);
     if ((rc = sync_store(cfg->store, &d->id_scope, &key, err)) != DPS_OK)
         goto out;

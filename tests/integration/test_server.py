@@ -397,6 +397,17 @@ def test_corrupt_data_dir():
     code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
     assert code != 0 and "not a dpsd data directory" in err, err
     assert os.listdir(d) == ["notes.txt"]
+    # A missing store is not silently recreated; a garbage one is named.
+    d = os.path.join(BASE, "nostore")
+    shutil.copytree(main.dir, d)
+    os.unlink(os.path.join(d, "dpsd.db"))
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "dpsd.db' is missing" in err, err
+    assert not os.path.exists(os.path.join(d, "dpsd.db"))
+    with open(os.path.join(d, "dpsd.db"), "wb") as f:
+        f.write(b"this is not a database" * 100)
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "dpsd.db" in err, err
     # A missing key is named.
     d = os.path.join(BASE, "nokey")
     shutil.copytree(main.dir, d)
