@@ -45,6 +45,14 @@ struct conn {
     struct conn *prev, *next;
 };
 
+#define WORKER_SLOTS 8
+
+struct worker_slot {
+    const void *key;
+    void *data;
+    void (*free_fn)(void *);
+};
+
 struct worker {
     struct server *srv;
     int index;
@@ -56,6 +64,7 @@ struct worker {
     size_t nconns; /* including closed connections with a pending request */
     bool draining;
     struct event *drain_timer;
+    struct worker_slot slots[WORKER_SLOTS];
 };
 
 struct server {
@@ -645,6 +654,9 @@ void server_free(struct server *srv)
             close(w->fd);
         if (w->drain_timer)
             event_free(w->drain_timer);
+        for (size_t j = 0; j < WORKER_SLOTS; j++)
+            if (w->slots[j].key && w->slots[j].free_fn)
+                w->slots[j].free_fn(w->slots[j].data);
         if (w->base)
             event_base_free(w->base);
     }
@@ -660,6 +672,45 @@ const char *server_https_address(const struct server *srv)
 void *server_app(const struct server *srv)
 {
     return srv->app;
+}
+
+const struct config *server_config(const struct server *srv)
+{
+    return srv->cfg;
+}
+
+void *worker_data(const struct worker *w, const void *key)
+{
+    for (size_t i = 0; i < WORKER_SLOTS; i++)
+        if (w->slots[i].key == key)
+            return w->slots[i].data;
+    return NULL;
+}
+
+void worker_set_data(struct worker *w, const void *key, void *data, void (*free_fn)(void *))
+{
+    struct worker_slot *free_slot = NULL;
+
+    for (size_t i = 0; i < WORKER_SLOTS; i++) {
+        struct worker_slot *s = &w->slots[i];
+        if (s->key == key) {
+            if (s->free_fn && s->data != data)
+                s->free_fn(s->data);
+            s->data = data;
+            s->free_fn = free_fn;
+            return;
+        }
+        if (!s->key && !free_slot)
+            free_slot = s;
+    }
+    if (!free_slot) {
+        /* A fixed handful of modules keep per-worker data: running out is a bug. */
+        log_msg(LOG_ERROR, "worker %d: more than %d per-worker data slots", w->index, WORKER_SLOTS);
+        abort();
+    }
+    free_slot->key = key;
+    free_slot->data = data;
+    free_slot->free_fn = free_fn;
 }
 
 struct server *worker_server(const struct worker *w)

@@ -54,6 +54,9 @@ const char *server_https_address(const struct server *srv);
 /* The app pointer given to server_new(). */
 void *server_app(const struct server *srv);
 
+/* The configuration given to server_new(); borrowed. */
+const struct config *server_config(const struct server *srv);
+
 /* The server a worker belongs to. */
 struct server *worker_server(const struct worker *w);
 
@@ -62,6 +65,19 @@ struct event_base *worker_base(const struct worker *w);
 
 /* The worker's number, 0 .. workers-1. */
 int worker_index(const struct worker *w);
+
+/*
+ * Per-worker data, such as the worker's own store connection, opened lazily
+ * by the first handler that needs it. Only w's thread may call these.
+ *
+ * worker_data: returns the data set under key, or NULL.
+ * worker_set_data: sets (or replaces, freeing the old value) the data under
+ *   key; free_fn (may be NULL) is called on it by server_free(), after the
+ *   workers stopped. key is compared by address: use the address of a
+ *   static object of the module that owns the data.
+ */
+void *worker_data(const struct worker *w, const void *key);
+void worker_set_data(struct worker *w, const void *key, void *data, void (*free_fn)(void *));
 
 /*
  * Runs fn(arg) on w's thread, soon. Thread-safe: the way for work finished

@@ -271,9 +271,21 @@ static void reply_later(evutil_socket_t fd, short what, void *arg)
     http_reply_json(req, 200, "{\"deferred\":true}", 17);
 }
 
+static int slot_key, slots_freed;
+
+static void slot_free(void *p)
+{
+    slots_freed++;
+    free(p);
+}
+
 static void deferred_timer(struct http_request *req, void *arg)
 {
     struct timeval tv = {0, (long)(intptr_t)arg};
+
+    /* Per-worker data: set once per worker, found again on later requests. */
+    if (!worker_data(req->worker, &slot_key))
+        worker_set_data(req->worker, &slot_key, xstrdup("per-worker"), slot_free);
 
     event_base_once(worker_base(req->worker), -1, EV_TIMEOUT, reply_later, req, &tv);
 }
@@ -413,6 +425,14 @@ static void test_deferred_replies(void)
     ok(roundtrip(cctx, port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, buf, sizeof(buf)) >
        0);
     ok(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+
+    /* A graceful stop; server_free() hands the per-worker data to its free function. */
+    kill(getpid(), SIGTERM);
+    pthread_join(thread, NULL);
+    running = false;
+    server_free(srv);
+    srv = NULL;
+    ok(slots_freed >= 1);
 end:
     if (running) {
         kill(getpid(), SIGTERM);
