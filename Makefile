@@ -5,11 +5,12 @@
 #   make test   deps, build, every test, then the same suite under ASan + UBSan
 #   make bench  benchmarks, results in bench/RESULTS.md
 #   make fuzz   build the libFuzzer targets and run each for a while
+#   make docs   regenerate the configuration reference (docs/ and README.md)
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 CTEST = ctest --output-on-failure --timeout 900 -j $(JOBS)
 
-.PHONY: all deps build run test test-asan bench fuzz format clean
+.PHONY: all deps build run test test-asan bench fuzz format docs clean
 
 all: build
 
@@ -43,6 +44,9 @@ fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPS_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
 	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+docs: build
+	scripts/gen-config-docs.py build/dpsd
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
