@@ -43,8 +43,22 @@ function healthz(ca) {
 /*
  * Starts dpsd on 127.0.0.1:443 with a fresh data directory; resolves when it
  * answers /healthz. Returns { proc, dir, ca, connectionString, stderr(), stop() }.
+ * While another test holds port 443 (outside ctest's lock), waits up to two
+ * minutes for it.
  */
 async function startDpsd(name) {
+  const deadline = Date.now() + 120000;
+  for (;;) {
+    try {
+      return await startOnce(name);
+    } catch (err) {
+      if (!/Address already in use/.test(err.message) || Date.now() > deadline) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
+async function startOnce(name) {
   const dir = tempDir(name + '.');
   const data = path.join(dir, 'data');
   const errFile = path.join(dir, 'dpsd.err');
@@ -61,7 +75,11 @@ async function startDpsd(name) {
   const stderr = () => fs.readFileSync(errFile, 'utf8');
   const deadline = Date.now() + 30000;
   for (;;) {
-    if (exited) throw new Error(`dpsd exited with ${exited.code}: ${stderr()}`);
+    if (exited) {
+      const text = stderr();
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`dpsd exited with ${exited.code}: ${text}`);
+    }
     if (fs.existsSync(caPath) && fs.existsSync(path.join(data, 'id-scope')) &&
         await healthz(fs.readFileSync(caPath))) break;
     if (Date.now() > deadline) {
