@@ -10,6 +10,7 @@
 
 #include "server/config.h"
 #include "server/datadir.h"
+#include "server/device_api.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/portal.h"
@@ -27,6 +28,7 @@ int main(int argc, char **argv)
     struct http_router *router = NULL;
     struct server *srv = NULL;
     struct service_api *api = NULL;
+    struct device_api *device = NULL;
     SSL_CTX *ssl = NULL;
     int rc, status = 1;
 
@@ -66,6 +68,11 @@ int main(int argc, char **argv)
         goto out;
     }
     service_api_add_routes(api, router);
+    if ((rc = device_api_new(&cfg, dd.id_scope, &device, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    device_api_add_routes(device, router);
     /* The service API and device API route tables are added here. */
     portal_routes_add(router);
     if ((rc = server_new(&cfg, ssl, router, &dd, &srv, &err)) != DPS_OK) {
@@ -90,6 +97,7 @@ out:
     server_free(srv);
     http_router_free(router);
     service_api_free(api);
+    device_api_free(device);
     SSL_CTX_free(ssl);
     datadir_release(&dd);
     config_release(&cfg);

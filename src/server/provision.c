@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registration service: input checks, mapping stored enrollments onto
+ * the attestation candidates of core/attest.h, allocation through
+ * server/provision_alloc.h, and the durable record + attempt. Runs on a
+ * worker thread with that worker's store connection; dpsd code, so it
+ * aborts on out-of-memory (every input is bounded first).
+ */
+#include "core/common.h"
+#include "server/provision.h"
+
+#include <openssl/rand.h>
+
+#include "core/model.h"
+#include "core/regid.h"
+#include "core/timeutil.h"
+#include "core/x509_info.h"
+#include "server/config.h"
+#include "server/provision_alloc.h"
+
+/* Sub-codes of the errors answered here (errorCode = status * 1000 + sub). */
+#define SUB_BAD_INPUT 4
+#define SUB_UNKNOWN_SCOPE 201
+#define SUB_UNKNOWN_OPERATION 202
+#define SUB_STORE 1
+
+struct provision {
+    char *id_scope;
+    struct config_hub *hubs;
+    struct provision_hub *views; /* borrow from hubs */
+    size_t n_hubs;
+    char *region;
+};
+
+/* The enrollments read for one attempt, and the candidates made of them. */
+struct candidates {
+    struct enrollment *individual;
+    struct enrollment_group **groups;
+    size_t n_groups;
+    struct attest_x509_candidate x509_individual;
+    struct attest_x509_candidate *x509_groups;
+    size_t n_x509;
+    struct attest_symkey_candidate symkey_individual;
+    struct attest_symkey_candidate *symkey_groups;
+    size_t n_symkey;
+    char warnings[4][256]; /* stored objects that could not be read, for the trace */
+    size_t n_warnings;
+};
+
+int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, const char *region,
+                  struct provision **out, struct dps_error *err)
+{
+    struct provision *p;
+    size_t i;
+    int rc;
+
+    if (!id_scope || !*id_scope)
+        return dps_error_set(err, DPS_ERR_INVAL, "the id scope is required");
+    p = xcalloc(1, sizeof(*p));
+    p->id_scope = xstrdup(id_scope);
+    p->region = region && *region ? xstrdup(region) : NULL;
+    p->hubs = xcalloc(n_hubs ? n_hubs : 1, sizeof(*p->hubs));
+    p->views = xcalloc(n_hubs ? n_hubs : 1, sizeof(*p->views));
+    for (i = 0; i < n_hubs; i++) {
+        rc = config_hub_parse(hub_specs[i], &p->hubs[i], err);
+        if (rc != DPS_OK) {
+            p->n_hubs = i;
+            provision_free(p);
+            return rc;
+        }
+        p->views[i].host = p->hubs[i].host;
+        p->views[i].weight = (int)p->hubs[i].weight;
+        p->views[i].location = p->hubs[i].location;
+    }
+    p->n_hubs = n_hubs;
+    *out = p;
+    return DPS_OK;
+}
+
+void provision_free(struct provision *p)
+{
+    size_t i;
+
+    if (!p)
+        return;
+    for (i = 0; i < p->n_hubs; i++)
+        config_hub_release(&p->hubs[i]);
+    free(p->hubs);
+    free(p->views);
+    free(p->id_scope);
+    free(p->region);
+    free(p);
+}
+
+const char *provision_id_scope(const struct provision *p)
+{
+    return p->id_scope;
+}
+
+void provision_result_release(struct provision_result *r)
+{
+    if (!r)
+        return;
+    json_decref(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+static int result_error(struct provision_result *out, int status, int sub, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int result_error(struct provision_result *out, int status, int sub, const char *fmt, ...)
+{
+    va_list ap;
+
+    json_decref(out->body);
+    out->body = NULL;
+    out->status = status;
+    out->error_code = status * 1000 + sub;
+    va_start(ap, fmt);
+    vsnprintf(out->message, sizeof(out->message), fmt, ap);
+    va_end(ap);
+    return DPS_OK;
+}
+
+static void set_string(json_t *o, const char *key, const char *value)
+{
+    if (value)
+        json_object_set_new(o, key, json_string(value));
+}
+
+static void format_ms(int64_t ms, char out[TIMEUTIL_ISO_SIZE])
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    if (timeutil_format(&ts, out) != 0)
+        out[0] = '\0';
+}
+
+/* "1." + 16 random hex digits + "." + the tracking id: URL- and topic-safe. */
+static void make_operation_id(const char *tracking_id, char out[PROVISION_OPERATION_ID_MAX])
+{
+    unsigned char r[8] = {0};
+    size_t i;
+    int n;
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        r[0] = (unsigned char)time(NULL);
+    n = snprintf(out, PROVISION_OPERATION_ID_MAX, "1.");
+    for (i = 0; i < sizeof(r); i++)
+        n += snprintf(out + n, (size_t)(PROVISION_OPERATION_ID_MAX - n), "%02x", r[i]);
+    snprintf(out + n, (size_t)(PROVISION_OPERATION_ID_MAX - n), ".%s", tracking_id);
+}
+
+/* ---- input ---- */
+
+/*
+ * Checks the scope, the id and the body. Fills *payload (new reference or
+ * NULL) on success; on a bad input fills out with the 4xx and returns -1.
+ */
+static int check_input(const struct provision *p, const struct provision_request *req,
+                       json_t **payload, struct provision_result *out)
+{
+    struct dps_error err = {0};
+    json_t *root = NULL, *v;
+    size_t i;
+
+    *payload = NULL;
+    if (strcasecmp(req->id_scope, p->id_scope) != 0) {
+        result_error(out, 404, SUB_UNKNOWN_SCOPE, "id scope is not known");
+        return -1;
+    }
+    if (regid_check(REGID_REGISTRATION, req->registration_id, strlen(req->registration_id),
+                    REGID_ALLOW_UPPER, &err) != DPS_OK) {
+        result_error(out, 400, SUB_BAD_INPUT, "%s", err.msg);
+        return -1;
+    }
+    for (i = 0; i < req->body_len; i++)
+        if (!strchr(" \t\r\n", req->body[i]))
+            break;
+    if (i == req->body_len)
+        return 0; /* no body: MQTT clients may send none */
+    if (model_json_load(req->body, req->body_len, &root, &err) != DPS_OK) {
+        result_error(out, err.code == DPS_ERR_TOO_LARGE ? 413 : 400, SUB_BAD_INPUT,
+                     "request body: %s", err.msg);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        result_error(out, 400, SUB_BAD_INPUT, "request body must be a json object");
+        goto bad;
+    }
+    v = json_object_get(root, "registrationId");
+    if (!json_is_string(v)) {
+        result_error(out, 400, SUB_BAD_INPUT, "'registrationId' is required in the request body");
+        goto bad;
+    }
+    if (strcasecmp(json_string_value(v), req->registration_id) != 0 ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        result_error(out, 400, SUB_BAD_INPUT,
+                     "'registrationId' of the body differs from the registration id of the path");
+        goto bad;
+    }
+    v = json_object_get(root, "tpm");
+    if (v && !json_is_null(v)) {
+        result_error(out, 400, SUB_BAD_INPUT, "'tpm' attestation is not supported");
+        goto bad;
+    }
+    v = json_object_get(root, "payload");
+    if (v && !json_is_null(v))
+        *payload = json_incref(v);
+    json_decref(root);
+    return 0;
+bad:
+    json_decref(root);
+    return -1;
+}
+
+/* ---- candidates ---- */
+
+static void warn(struct candidates *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct candidates *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->n_warnings >= ARRAY_SIZE(c->warnings))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(c->warnings[c->n_warnings++], sizeof(c->warnings[0]), fmt, ap);
+    va_end(ap);
+}
+
+static X509 *decode_cert(const struct model_cert *mc)
+{
+    X509 *x = NULL;
+
+    if (!mc->certificate || x509_info_decode(mc->certificate, strlen(mc->certificate), &x, NULL))
+        return NULL;
+    return x;
+}
+
+/*
+ * A CA certificate uploaded under name: {"certificate": PEM, "isVerified": b}
+ * at the top level or under "properties" (the ARM shape).
+ */
+static X509 *load_ca(struct store *s, const char *name, bool *verified)
+{
+    struct store_object obj = {0};
+    json_t *root = NULL, *props, *v;
+    X509 *x = NULL;
+
+    *verified = false;
+    if (store_ca_cert_get(s, name, &obj, NULL) != DPS_OK)
+        return NULL;
+    root = json_loads(obj.json, 0, NULL);
+    props = json_object_get(root, "properties");
+    if (!json_is_object(props))
+        props = root;
+    v = json_object_get(props, "certificate");
+    if (json_is_string(v))
+        x509_info_decode(json_string_value(v), json_string_length(v), &x, NULL);
+    *verified = json_is_true(json_object_get(props, "isVerified"));
+    json_decref(root);
+    store_object_release(&obj);
+    return x;
+}
+
+static void x509_candidate(struct store *s, const char *id, bool is_group,
+                           const struct enrollment_common *c, const char *etag,
+                           struct attest_x509_candidate *out)
+{
+    const struct attestation *a = &c->attestation;
+
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->is_group = is_group;
+    out->enabled = c->enabled;
+    out->etag = etag;
+    if (is_group) {
+        out->certs[0] = decode_cert(&a->x509.signing_primary);
+        out->certs[1] = decode_cert(&a->x509.signing_secondary);
+        out->ca_ref_names[0] = a->x509.ca_ref_primary;
+        out->ca_ref_names[1] = a->x509.ca_ref_secondary;
+        if (a->x509.ca_ref_primary)
+            out->ca_certs[0] = load_ca(s, a->x509.ca_ref_primary, &out->ca_verified[0]);
+        if (a->x509.ca_ref_secondary)
+            out->ca_certs[1] = load_ca(s, a->x509.ca_ref_secondary, &out->ca_verified[1]);
+    } else {
+        out->certs[0] = decode_cert(&a->x509.client_primary);
+        out->certs[1] = decode_cert(&a->x509.client_secondary);
+    }
+}
+
+static void x509_candidate_release(struct attest_x509_candidate *c)
+{
+    X509_free(c->certs[0]);
+    X509_free(c->certs[1]);
+    X509_free(c->ca_certs[0]);
+    X509_free(c->ca_certs[1]);
+}
+
+static void symkey_candidate(const char *id, bool is_group, const struct enrollment_common *c,
+                             struct attest_symkey_candidate *out)
+{
+    out->id = id;
+    out->is_group = is_group;
+    out->enabled = c->enabled;
+    out->primary_key = c->attestation.symmetric_key.primary_key;
+    out->secondary_key = c->attestation.symmetric_key.secondary_key;
+}
+
+static void candidates_release(struct candidates *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->n_x509; i++)
+        x509_candidate_release(&c->x509_groups[i]);
+    x509_candidate_release(&c->x509_individual);
+    for (i = 0; i < c->n_groups; i++)
+        enrollment_group_free(c->groups[i]);
+    free(c->groups);
+    free(c->x509_groups);
+    free(c->symkey_groups);
+    enrollment_free(c->individual);
+}
+
+/*
+ * Reads the individual enrollment for the id and every enrollment group, and
+ * makes the candidates of the attestation type asked for.
+ */
+static int candidates_load(struct store *s, const char *registration_id, bool x509,
+                           struct candidates *c, struct dps_error *err)
+{
+    enum attestation_type want = x509 ? ATTESTATION_X509 : ATTESTATION_SYMMETRIC_KEY;
+    struct store_object obj = {0};
+    struct store_page page = {0};
+    struct store_query q = {.limit = STORE_PAGE_MAX};
+    char *cursor = NULL;
+    struct dps_error perr;
+    size_t i;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = store_enrollment_get(s, registration_id, &obj, err);
+    if (rc == DPS_OK) {
+        if (model_enrollment_from_json_flags(obj.json, strlen(obj.json),
+                                             MODEL_PARSE_STORED | MODEL_PARSE_ALLOW_UPPER_IDS,
+                                             &c->individual, &perr) != DPS_OK)
+            warn(c, "individual enrollment '%s' could not be read from the store: %s", obj.id,
+                 perr.msg);
+        else if (c->individual->c.attestation.type != want) {
+            warn(c, "individual enrollment '%s' attests with another mechanism and was not used",
+                 obj.id);
+            enrollment_free(c->individual);
+            c->individual = NULL;
+        }
+        store_object_release(&obj);
+    } else if (rc != DPS_ERR_NOT_FOUND) {
+        return rc;
+    }
+    c->groups = xcalloc(PROVISION_GROUPS_MAX, sizeof(*c->groups));
+    do {
+        q.after = cursor;
+        rc = store_group_list(s, &q, &page, err);
+        if (rc != DPS_OK) {
+            free(cursor);
+            return rc;
+        }
+        for (i = 0; i < page.n && c->n_groups < PROVISION_GROUPS_MAX; i++) {
+            struct enrollment_group *g = NULL;
+
+            if (model_group_from_json_flags(page.items[i].json, strlen(page.items[i].json),
+                                            MODEL_PARSE_STORED | MODEL_PARSE_ALLOW_UPPER_IDS, &g,
+                                            &perr) != DPS_OK) {
+                warn(c, "enrollment group '%s' could not be read from the store: %s",
+                     page.items[i].id, perr.msg);
+                continue;
+            }
+            if (g->c.attestation.type != want) {
+                enrollment_group_free(g);
+                continue;
+            }
+            c->groups[c->n_groups++] = g;
+        }
+        free(cursor);
+        cursor = page.next_cursor ? xstrdup(page.next_cursor) : NULL;
+        store_page_release(&page);
+    } while (cursor && c->n_groups < PROVISION_GROUPS_MAX);
+    free(cursor);
+
+    if (x509) {
+        c->x509_groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof(*c->x509_groups));
+        for (i = 0; i < c->n_groups; i++)
+            x509_candidate(s, c->groups[i]->enrollment_group_id, true, &c->groups[i]->c,
+                           c->groups[i]->c.etag, &c->x509_groups[i]);
+        c->n_x509 = c->n_groups;
+        if (c->individual)
+            x509_candidate(s, c->individual->registration_id, false, &c->individual->c,
+                           c->individual->c.etag, &c->x509_individual);
+    } else {
+        c->symkey_groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof(*c->symkey_groups));
+        for (i = 0; i < c->n_groups; i++)
+            symkey_candidate(c->groups[i]->enrollment_group_id, true, &c->groups[i]->c,
+                             &c->symkey_groups[i]);
+        c->n_symkey = c->n_groups;
+        if (c->individual)
+            symkey_candidate(c->individual->registration_id, false, &c->individual->c,
+                             &c->symkey_individual);
+    }
+    return DPS_OK;
+}
+
+/* Runs the attestation the request's credential calls for. */
+static int attest(const struct provision_request *req, struct candidates *c,
+                  struct attest_result *r, const char **type, struct dps_error *err)
+{
+    bool x509 = !req->sas_token && req->chain && sk_X509_num(req->chain) > 0;
+    time_t now = req->now ? req->now : time(NULL);
+    size_t i;
+    int rc;
+
+    if (!req->sas_token && !x509) {
+        *type = "none";
+        r->outcome = ATTEST_DENIED;
+        r->http_status = 401;
+        r->error_code = ATTEST_ERR_UNAUTHORIZED;
+        trace_free(r->trace);
+        r->trace = trace_new();
+        trace_conclude(r->trace, ATTEST_ERR_UNAUTHORIZED, "no credential was presented",
+                       "the device presented neither a TLS client certificate nor a SAS token in "
+                       "the Authorization header");
+        return DPS_OK;
+    }
+    *type = x509 ? "x509" : "symmetricKey";
+    rc = candidates_load(req->store, req->registration_id, x509, c, err);
+    if (rc != DPS_OK)
+        return rc;
+    if (x509) {
+        struct attest_x509_request xr = {
+            .chain = req->chain,
+            .registration_id = req->registration_id,
+            .now = now,
+            .individual = c->individual ? &c->x509_individual : NULL,
+            .groups = c->x509_groups,
+            .n_groups = c->n_x509,
+            .cache = req->cache,
+        };
+        rc = attest_x509(&xr, r);
+    } else {
+        struct attest_symkey_request sr = {
+            .token = req->sas_token,
+            .token_len = req->sas_len,
+            .id_scope = req->id_scope,
+            .registration_id = req->registration_id,
+            .now = now,
+            .individual = c->individual ? &c->symkey_individual : NULL,
+            .groups = c->symkey_groups,
+            .n_groups = c->n_symkey,
+        };
+        rc = attest_symkey(&sr, r);
+    }
+    if (rc != DPS_OK)
+        return dps_error_set(err, rc, "attestation failed: %s", dps_strerror(rc));
+    for (i = 0; i < c->n_warnings; i++)
+        trace_add(r->trace, "%s", c->warnings[i]);
+    return DPS_OK;
+}
+
+/* ---- records ---- */
+
+/* The previous record's JSON, or NULL; *obj released by the caller. */
+static json_t *previous_record(struct store *s, const char *id, struct store_object *obj,
+                               struct dps_error *err, int *rc)
+{
+    json_t *j;
+
+    *rc = store_registration_get(s, id, obj, err);
+    if (*rc == DPS_ERR_NOT_FOUND) {
+        *rc = DPS_OK;
+        return NULL;
+    }
+    if (*rc != DPS_OK)
+        return NULL;
+    j = json_loads(obj->json, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/*
+ * The registrationState a device sees: the DeviceRegistrationResult fields
+ * of the record, with times and etag from the store's columns when given.
+ */
+static json_t *device_state(const json_t *rec, const struct store_object *obj)
+{
+    static const char *const keys[] = {"registrationId", "assignedHub", "deviceId",
+                                       "status",         "substatus",   "errorCode",
+                                       "errorMessage",   "x509",        "symmetricKey"};
+    char created[TIMEUTIL_ISO_SIZE], updated[TIMEUTIL_ISO_SIZE];
+    json_t *o = json_object(), *v;
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(keys); i++)
+        if ((v = json_object_get(rec, keys[i])))
+            json_object_set(o, keys[i], v);
+    if (obj && obj->id) {
+        format_ms(obj->created_ms, created);
+        format_ms(obj->updated_ms, updated);
+        set_string(o, "createdDateTimeUtc", created);
+        set_string(o, "lastUpdatedDateTimeUtc", updated);
+        set_string(o, "etag", obj->etag);
+    }
+    return o;
+}
+
+static json_t *operation_status(const char *operation_id, const char *status, json_t *state)
+{
+    json_t *o = json_object();
+
+    set_string(o, "operationId", operation_id);
+    set_string(o, "status", status);
+    if (state)
+        json_object_set_new(o, "registrationState", state);
+    return o;
+}
+
+/* What one attempt decided, for the record and the attempt. */
+struct outcome {
+    const char *status; /* assigned, failed, disabled, unauthorized */
+    const char *hub, *device_id, *substatus;
+    int error_code;
+    const char *error_message;
+    const char *attestation_type;
+    const char *group_id;                   /* NULL for individual or none */
+    const char *enrollment_kind;            /* "individual", "group" or NULL */
+    const char *enrollment_id;              /* NULL when none */
+    const struct enrollment_common *common; /* the deciding enrollment, or NULL */
+    bool hub_changed, reset_device_data;
+};
+
+static json_t *record_json(const struct provision_request *req, const struct outcome *oc,
+                           const char *operation_id, json_t *payload)
+{
+    json_t *rec = json_object(), *ref;
+
+    set_string(rec, "registrationId", req->registration_id);
+    set_string(rec, "status", oc->status);
+    set_string(rec, "assignedHub", oc->hub);
+    set_string(rec, "deviceId", oc->device_id);
+    set_string(rec, "substatus", oc->substatus);
+    if (oc->error_code) {
+        json_object_set_new(rec, "errorCode", json_integer(oc->error_code));
+        set_string(rec, "errorMessage", oc->error_message);
+    }
+    if (oc->group_id) {
+        ref = json_object();
+        set_string(ref, "enrollmentGroupId", oc->group_id);
+        json_object_set_new(rec, oc->attestation_type, ref);
+    }
+    set_string(rec, "operationId", operation_id);
+    set_string(rec, "trackingId", req->tracking_id);
+    set_string(rec, "attestationType", oc->attestation_type);
+    set_string(rec, "enrollmentGroupId", oc->group_id);
+    if (oc->common) {
+        if (oc->common->initial_twin)
+            json_object_set(rec, "initialTwin", oc->common->initial_twin);
+        json_object_set_new(rec, "capabilities",
+                            json_pack("{s:b}", "iotEdge", oc->common->iot_edge));
+        json_object_set_new(rec, "hubChanged", json_boolean(oc->hub_changed));
+        json_object_set_new(rec, "resetDeviceData", json_boolean(oc->reset_device_data));
+    }
+    if (payload)
+        json_object_set(rec, "devicePayload", payload);
+    return rec;
+}
+
+static char *attempt_json(const struct provision_request *req, const struct outcome *oc,
+                          const char *operation_id, const struct trace *trace, const json_t *rec)
+{
+    json_t *a = json_object(), *t = trace_to_json(trace);
+    char *text;
+
+    set_string(a, "operationId", operation_id);
+    set_string(a, "trackingId", req->tracking_id);
+    set_string(a, "registrationId", req->registration_id);
+    set_string(a, "apiVersion", req->api_version);
+    set_string(a, "attestationType", oc->attestation_type);
+    set_string(a, "status", oc->status);
+    if (oc->enrollment_id)
+        json_object_set_new(
+            a, "enrollment",
+            json_pack("{s:s,s:s}", "kind", oc->enrollment_kind, "id", oc->enrollment_id));
+    json_object_set_new(a, "trace", t ? t : json_null());
+    if (rec)
+        json_object_set_new(a, "registrationState", device_state(rec, NULL));
+    text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!text)
+        abort(); /* out of memory: dpsd's policy */
+    return text;
+}
+
+/* Writes the record (rec may be NULL: attempt only) and the attempt in one transaction. */
+static int persist(const struct provision_request *req, const struct outcome *oc, json_t *rec,
+                   const char *attempt, struct store_object *stored, struct dps_error *err)
+{
+    struct store_attempt_in ai = {
+        .registration_id = req->registration_id,
+        .status = oc->status,
+        .success = strcmp(oc->status, "assigned") == 0,
+        .tracking_id = req->tracking_id,
+        .json = attempt,
+    };
+    struct store_put put = {0};
+    char *text;
+    int rc;
+
+    if (!rec)
+        return store_attempt_append(req->store, &ai, NULL, err);
+    text = json_dumps(rec, JSON_COMPACT);
+    if (!text)
+        abort();
+    put.id = req->registration_id;
+    put.json = text;
+    put.device_id = oc->device_id;
+    put.group_id = oc->group_id;
+    put.status = oc->status;
+    put.assigned_hub = oc->hub;
+    put.attestation = oc->attestation_type;
+    rc = store_registration_put_with_attempt(req->store, &put, &ai, stored, err);
+    free(text);
+    return rc;
+}
+
+/* Fills oc from the attestation's deciding enrollment. */
+static void outcome_enrollment(const struct attest_result *r, const struct candidates *c,
+                               struct outcome *oc)
+{
+    size_t i;
+
+    if (r->kind == ATTEST_KIND_INDIVIDUAL && c->individual) {
+        oc->enrollment_kind = "individual";
+        oc->enrollment_id = c->individual->registration_id;
+        oc->common = &c->individual->c;
+        return;
+    }
+    if (r->kind != ATTEST_KIND_GROUP || !r->enrollment_id)
+        return;
+    for (i = 0; i < c->n_groups; i++) {
+        if (strcmp(c->groups[i]->enrollment_group_id, r->enrollment_id) == 0) {
+            oc->enrollment_kind = "group";
+            oc->enrollment_id = c->groups[i]->enrollment_group_id;
+            oc->group_id = oc->enrollment_id;
+            oc->common = &c->groups[i]->c;
+            return;
+        }
+    }
+}
+
+static void allocate(const struct provision *p, const struct provision_request *req,
+                     const struct candidates *c, const json_t *prev, struct outcome *oc,
+                     struct trace *trace)
+{
+    const struct enrollment_common *ec = oc->common;
+    struct provision_alloc_out d = {0};
+    struct provision_alloc_in in = {
+        .registration_id = req->registration_id,
+        .enrollment_device_id = oc->group_id || !c->individual ? NULL : c->individual->device_id,
+        .policy = model_allocation_policy_name(ec->allocation_policy),
+        .iot_hubs = (const char *const *)ec->iot_hubs,
+        .n_iot_hubs = ec->iot_hubs_count,
+        .iot_hub_host_name = ec->iot_hub_host_name,
+        .hubs = p->views,
+        .n_hubs = p->n_hubs,
+        .client_region = p->region,
+        .update_hub_assignment = ec->update_hub_assignment,
+        .migrate_device_data = ec->migrate_device_data,
+    };
+
+    if (prev && jstr(prev, "status") && strcmp(jstr(prev, "status"), "assigned") == 0) {
+        in.previous_hub = jstr(prev, "assignedHub");
+        in.previous_device_id = jstr(prev, "deviceId");
+        in.previous_substatus = jstr(prev, "substatus");
+    }
+    if (provision_alloc(&in, &d, trace) != DPS_OK) {
+        oc->status = "failed";
+        oc->error_code = trace_error_code(trace);
+        oc->error_message = trace_device_message(trace);
+        if (!oc->error_code)
+            oc->error_code = 400208;
+        return;
+    }
+    oc->status = "assigned";
+    oc->hub = d.hub;
+    oc->device_id = d.device_id;
+    oc->substatus = d.substatus;
+    oc->hub_changed = d.hub_changed;
+    oc->reset_device_data = d.reset_device_data;
+    trace_conclude(trace, 0, NULL, "assigned to hub '%s' as device '%s' (%s) by %s '%s'", d.hub,
+                   d.device_id, d.substatus, oc->enrollment_kind, oc->enrollment_id);
+}
+
+static const char *device_message(const struct trace *t)
+{
+    const char *m = trace_device_message(t);
+
+    return *m ? m : "registration is not authorized";
+}
+
+static int check_request(const struct provision_request *req)
+{
+    return req && req->store && req->tracking_id && req->id_scope && req->registration_id;
+}
+
+int provision_register(const struct provision *p, const struct provision_request *req,
+                       struct provision_result *out)
+{
+    struct attest_result r;
+    struct candidates c = {0};
+    struct store_object prev_obj = {0}, stored = {0};
+    struct dps_error err = {0};
+    struct outcome oc = {0};
+    char operation_id[PROVISION_OPERATION_ID_MAX];
+    json_t *payload = NULL, *prev = NULL, *rec = NULL;
+    char *attempt = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!check_request(req))
+        return DPS_ERR_INVAL;
+    attest_result_init(&r);
+    if (check_input(p, req, &payload, out) != 0)
+        goto done;
+    rc = attest(req, &c, &r, &oc.attestation_type, &err);
+    if (rc != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "registration could not be processed; try again");
+        goto done;
+    }
+    make_operation_id(req->tracking_id, operation_id);
+    outcome_enrollment(&r, &c, &oc);
+
+    if (r.outcome == ATTEST_DENIED) {
+        oc.status = "unauthorized";
+        attempt = attempt_json(req, &oc, NULL, r.trace, NULL);
+        if (persist(req, &oc, NULL, attempt, NULL, &err) != DPS_OK) {
+            result_error(out, 500, SUB_STORE, "registration could not be recorded; try again");
+            goto done;
+        }
+        result_error(out, 401, 2, "%s", device_message(r.trace));
+        goto done;
+    }
+    prev = previous_record(req->store, req->registration_id, &prev_obj, &err, &rc);
+    if (rc != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "registration could not be processed; try again");
+        goto done;
+    }
+    if (r.outcome == ATTEST_DISABLED) {
+        oc.status = "disabled";
+        oc.device_id = prev ? jstr(prev, "deviceId") : NULL;
+        oc.hub = prev ? jstr(prev, "assignedHub") : NULL;
+    } else {
+        allocate(p, req, &c, prev, &oc, r.trace);
+    }
+    rec = record_json(req, &oc, operation_id, payload);
+    attempt = attempt_json(req, &oc, operation_id, r.trace, rec);
+    if (persist(req, &oc, rec, attempt, &stored, &err) != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "registration could not be recorded; try again");
+        goto done;
+    }
+    out->status = 200;
+    out->body = operation_status(operation_id, oc.status, device_state(rec, &stored));
+done:
+    free(attempt);
+    json_decref(rec);
+    json_decref(prev);
+    json_decref(payload);
+    store_object_release(&prev_obj);
+    store_object_release(&stored);
+    candidates_release(&c);
+    attest_result_release(&r);
+    return DPS_OK;
+}
+
+int provision_operation(const struct provision *p, struct store *store, const char *id_scope,
+                        const char *registration_id, const char *operation_id,
+                        struct provision_result *out)
+{
+    struct store_object obj = {0};
+    struct store_attempt_list list = {0};
+    struct dps_error err = {0};
+    json_t *rec = NULL, *a, *state;
+    size_t i;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!store || !id_scope || !registration_id || !operation_id)
+        return DPS_ERR_INVAL;
+    if (strcasecmp(id_scope, p->id_scope) != 0)
+        return result_error(out, 404, SUB_UNKNOWN_SCOPE, "id scope is not known");
+    if (strlen(operation_id) >= PROVISION_OPERATION_ID_MAX ||
+        regid_check(REGID_REGISTRATION, registration_id, strlen(registration_id), REGID_ALLOW_UPPER,
+                    NULL) != DPS_OK)
+        return result_error(out, 404, SUB_UNKNOWN_OPERATION, "operation is not known");
+
+    rec = previous_record(store, registration_id, &obj, &err, &rc);
+    if (rc != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "operation could not be read; try again");
+        goto done;
+    }
+    if (rec && jstr(rec, "operationId") && strcmp(jstr(rec, "operationId"), operation_id) == 0) {
+        out->status = 200;
+        out->body = operation_status(operation_id, jstr(rec, "status"), device_state(rec, &obj));
+        goto done;
+    }
+    if (store_attempt_list(store, registration_id, false, 0, PROVISION_OPERATION_SEARCH, &list,
+                           &err) != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "operation could not be read; try again");
+        goto done;
+    }
+    for (i = 0; i < list.n; i++) {
+        a = json_loads(list.items[i].json, 0, NULL);
+        if (jstr(a, "operationId") && strcmp(jstr(a, "operationId"), operation_id) == 0 &&
+            (state = json_object_get(a, "registrationState"))) {
+            out->status = 200;
+            out->body = operation_status(operation_id, jstr(a, "status"), json_incref(state));
+            json_decref(a);
+            goto done;
+        }
+        json_decref(a);
+    }
+    result_error(out, 404, SUB_UNKNOWN_OPERATION, "operation is not known");
+done:
+    store_attempt_list_release(&list);
+    store_object_release(&obj);
+    json_decref(rec);
+    return DPS_OK;
+}
+
+int provision_status_lookup(const struct provision *p, const struct provision_request *req,
+                            struct provision_result *out)
+{
+    struct attest_result r;
+    struct candidates c = {0};
+    struct store_object obj = {0};
+    struct dps_error err = {0};
+    const char *type = NULL;
+    json_t *payload = NULL, *rec = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!check_request(req))
+        return DPS_ERR_INVAL;
+    attest_result_init(&r);
+    if (check_input(p, req, &payload, out) != 0)
+        goto done;
+    if (attest(req, &c, &r, &type, &err) != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "registration could not be read; try again");
+        goto done;
+    }
+    if (r.outcome == ATTEST_DENIED) {
+        result_error(out, 401, 2, "%s", device_message(r.trace));
+        goto done;
+    }
+    rec = previous_record(req->store, req->registration_id, &obj, &err, &rc);
+    if (rc != DPS_OK)
+        result_error(out, 500, SUB_STORE, "registration could not be read; try again");
+    else if (!rec)
+        result_error(out, 404, SUB_UNKNOWN_OPERATION, "registration is not known");
+    else {
+        out->status = 200;
+        out->body = device_state(rec, &obj);
+    }
+done:
+    json_decref(rec);
+    json_decref(payload);
+    store_object_release(&obj);
+    candidates_release(&c);
+    attest_result_release(&r);
+    return DPS_OK;
+}

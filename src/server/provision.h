@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registration service (dps-protocol.md §4, §7, §9), independent of the
+ * transport: given the id scope, the registration id, the device's TLS
+ * chain or SAS token and its DeviceRegistration body, it attests the device
+ * against the stored enrollments, allocates a linked hub, applies the
+ * reprovision policy, writes the registration record and the attempt (with
+ * its decision trace) in one transaction, and returns the answer as a status
+ * and a JSON body. HTTP (server/device_api.c) and MQTT map that answer onto
+ * their wire; nothing here knows either.
+ *
+ * Stored shapes (see docs/device-api.md): the registration record is a
+ * DeviceRegistrationState plus operationId, trackingId, attestationType,
+ * enrollmentGroupId, initialTwin, capabilities and devicePayload; each
+ * attempt is {operationId, trackingId, registrationId, status, enrollment,
+ * trace, registrationState}.
+ */
+#ifndef DPS_SERVER_PROVISION_H
+#define DPS_SERVER_PROVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "core/attest.h"
+#include "dps/error.h"
+#include "store/store.h"
+
+/* Longest operation id we issue ("1." + 16 hex + "." + uuid). */
+#define PROVISION_OPERATION_ID_MAX 64
+/* Seconds a device is told to wait before polling an `assigning` operation. */
+#define PROVISION_RETRY_AFTER 3
+/* Attempts of one registration searched for an operation id. */
+#define PROVISION_OPERATION_SEARCH 100
+/* Enrollment groups read for one attestation, at most. */
+#define PROVISION_GROUPS_MAX 1000
+
+struct provision;
+
+/*
+ * Creates the registration service's shared, read-only state.
+ *
+ * id_scope:   the service's ID scope ("0ne..."); copied.
+ * hub_specs:  n_hubs linked hub specifications "HOST[,weight=N][,location=L]"
+ *             (the --linked-hub directive); parsed and copied.
+ * region:     the client network's region for geoLatency, or NULL when not
+ *             configured (geoLatency then falls back to hashed); copied.
+ * out:        on DPS_OK, the state; free with provision_free(). It may be
+ *             read by every worker at once.
+ *
+ * Returns: DPS_OK, DPS_ERR_INVAL (no id scope, a bad hub specification:
+ * the message names it), DPS_ERR_NOMEM.
+ */
+int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, const char *region,
+                  struct provision **out, struct dps_error *err);
+
+/* Frees p; NULL is a no-op. */
+void provision_free(struct provision *p);
+
+/* The ID scope p serves; borrowed from p. */
+const char *provision_id_scope(const struct provision *p);
+
+/* What a device asked; every pointer borrowed for the call. */
+struct provision_request {
+    const char *id_scope;        /* from the path or MQTT user name, not yet checked */
+    const char *registration_id; /* from the path or MQTT user name, not yet checked */
+    STACK_OF(X509) * chain;      /* the TLS client chain, leaf first; NULL when none */
+    const char *sas_token;       /* the SAS token; NULL when none */
+    size_t sas_len;
+    const char *body; /* the DeviceRegistration JSON; may be empty */
+    size_t body_len;
+    const char *api_version;    /* may be NULL */
+    const char *tracking_id;    /* the request's tracking id (uuid), required */
+    time_t now;                 /* 0: the current time */
+    struct attest_cache *cache; /* the worker's trust store cache, or NULL */
+    struct store *store;        /* the worker's store connection, required */
+};
+
+/* The answer. Release with provision_result_release(). */
+struct provision_result {
+    /*
+     * 200: a RegistrationOperationStatus (or, for a status lookup, a
+     * DeviceRegistrationResult) in body, status assigned, failed or
+     * disabled; 202: assigning, body as for 200, retry_after set;
+     * 400, 401, 404, 413, 500: an error, error_code and message set.
+     */
+    int status;
+    int error_code;    /* Azure errorCode (status * 1000 + n) when status >= 400 */
+    char message[256]; /* short, for the device: names no enrollment, group or CA */
+    int retry_after;   /* seconds, for 202 */
+    json_t *body;      /* owned; NULL on errors */
+};
+
+/* Releases what r holds and zeroes it; r may be NULL. */
+void provision_result_release(struct provision_result *r);
+
+/*
+ * Registers a device (RegisterDevice): checks the input, attests, allocates
+ * and writes the record and the attempt before returning. Every attempt
+ * that reaches attestation is recorded, success or failure; bad input
+ * (unknown id scope, an id outside the rules, malformed or mismatching
+ * body) writes nothing.
+ *
+ * out: filled; the caller answers with it and releases it.
+ *
+ * Returns: DPS_OK when out holds an answer for the device (errors included);
+ * DPS_ERR_INVAL for a caller bug (NULL store, tracking id or ids).
+ */
+int provision_register(const struct provision *p, const struct provision_request *req,
+                       struct provision_result *out);
+
+/*
+ * Answers OperationStatusLookup: the final state of operation_id of
+ * registration_id, from the record or the attempt history (durable, so any
+ * node can answer). The unguessable operation id is the capability; the
+ * device is not attested again. 404 for an unknown scope or operation.
+ *
+ * Returns: DPS_OK (out filled), DPS_ERR_INVAL for a caller bug.
+ */
+int provision_operation(const struct provision *p, struct store *store, const char *id_scope,
+                        const char *registration_id, const char *operation_id,
+                        struct provision_result *out);
+
+/*
+ * Answers DeviceRegistrationStatusLookup: attests the device as
+ * provision_register() does (without writing an attempt) and returns its
+ * record as a DeviceRegistrationResult; 404 when it has none.
+ *
+ * Returns: as provision_register().
+ */
+int provision_status_lookup(const struct provision *p, const struct provision_request *req,
+                            struct provision_result *out);
+
+#endif
