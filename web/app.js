@@ -1052,6 +1052,11 @@ window.addEventListener('hashchange', () => {
   $('main').focus({ preventScroll: true });
 });
 window.addEventListener('DOMContentLoaded', () => {
+  // A link to the view already shown reloads it (no hashchange fires).
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest && ev.target.closest('a[href^="#"]');
+    if (a && a.getAttribute('href') === location.hash && !ev.ctrlKey && !ev.metaKey) render();
+  });
   $('sign-out').addEventListener('click', () => {
     session.clear();
     location.hash = '';

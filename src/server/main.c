@@ -29,6 +29,7 @@ int main(int argc, char **argv)
     struct server *srv = NULL;
     struct service_api *api = NULL;
     struct device_api *device = NULL;
+    struct portal *portal = NULL;
     SSL_CTX *ssl = NULL;
     int rc, status = 1;
 
@@ -74,7 +75,11 @@ int main(int argc, char **argv)
     }
     device_api_add_routes(device, router);
     /* The service API and device API route tables are added here. */
-    portal_routes_add(router);
+    if ((rc = portal_new(&cfg, dd.id_scope, &portal, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    portal_add_routes(portal, router);
     if ((rc = server_new(&cfg, ssl, router, &dd, &srv, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
@@ -98,6 +103,7 @@ out:
     http_router_free(router);
     service_api_free(api);
     device_api_free(device);
+    portal_free(portal);
     SSL_CTX_free(ssl);
     datadir_release(&dd);
     config_release(&cfg);

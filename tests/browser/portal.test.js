@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+// The portal in Debian's headless Chromium, driven by playwright-core, against a
+// real dpsd on 127.0.0.1:443: sign-in (and a wrong key refused), a group made
+// through the API listed and deleted from the UI, a group made from the UI by
+// uploading a PEM with its thumbprint shown, the registration and certificate
+// views, and the security headers. Screenshots of each view go to
+// $DPS_BUILD_DIR/screenshots/.
+//
+// The browser context sets ignoreHTTPSErrors: dpsd's development CA is not in
+// Chromium's trust store, and importing it would need NSS tools. The Node side
+// of the test does verify the server certificate against that CA.
+'use strict';
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { test, before, after, afterEach } = require('node:test');
+const { chromium } = require('playwright-core');
+const { startDpsd, stopDpsd, request, makeRoot, sha256Thumbprint, parseConnectionString } = require('./lib/dpsd');
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PORTAL = 'https://localhost/portal/';
+const SHOTS = path.join(process.env.DPS_BUILD_DIR || '.', 'screenshots');
+
+let dpsd;
+let browser;
+let context;
+let page;
+
+async function shot(name, p = page) {
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+// Opens a view of the portal by its hash, loading the page afresh (sessionStorage stays).
+async function open(hash, p = page) {
+  await p.goto('about:blank');
+  await p.goto(`${PORTAL}${hash}`);
+}
+
+async function signIn(p, cs) {
+  await p.goto(PORTAL);
+  await p.fill('#connection-string', cs);
+  await p.click('#sign-in');
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run 'make deps' (apt-get install chromium)`);
+  fs.mkdirSync(path.join(SHOTS, 'last'), { recursive: true });
+  dpsd = await startDpsd('portal');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => { throw e; });
+});
+
+// The last state of every test, to look at when one fails.
+afterEach(async (t) => {
+  if (page && !page.isClosed()) await page.screenshot({ path: path.join(SHOTS, 'last', `${t.name.replace(/[^\w]+/g, '-')}.png`) }).catch(() => {});
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  const code = await stopDpsd(dpsd);
+  assert.equal(code, 0, 'dpsd exits cleanly on SIGTERM');
+});
+
+test('portal files carry a strict CSP, nosniff and their content types; unknown files are 404', async () => {
+  for (const [p, type] of [['/portal', 'text/html'], ['/portal/', 'text/html'], ['/portal/app.js', 'text/javascript'],
+    ['/portal/app.css', 'text/css']]) {
+    const r = await request(dpsd, 'GET', p, { noAuth: true });
+    assert.equal(r.status, 200, p);
+    assert.match(r.headers['content-type'], new RegExp(`^${type}`), p);
+    assert.match(r.headers['content-security-policy'], /default-src 'none'; script-src 'self'/, p);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff', p);
+    assert.equal(r.headers['cache-control'], 'no-cache', p);
+  }
+  for (const p of ['/portal/nope.js', '/portal/%2e%2e/portal_assets.h', '/portal/app.js/x']) {
+    const r = await request(dpsd, 'GET', p, { noAuth: true });
+    assert.equal(r.status, 404, p);
+  }
+});
+
+test('GET /service/info needs a SAS token and answers the ID scope', async () => {
+  const anon = await request(dpsd, 'GET', '/service/info', { noAuth: true });
+  assert.equal(anon.status, 401);
+  const r = await request(dpsd, 'GET', '/service/info');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.idScope, dpsd.idScope);
+  assert.equal(r.body.serviceEndpoint, 'https://localhost');
+  assert.deepEqual(r.body.linkedHubs, []);
+});
+
+test('a wrong key is refused with a clear message', async () => {
+  const c = parseConnectionString(dpsd.connectionString);
+  const wrong = `HostName=${c.host};SharedAccessKeyName=${c.policy};SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`;
+  await signIn(page, wrong);
+  const err = page.locator('#signin-error');
+  await err.waitFor({ state: 'visible' });
+  assert.match(await err.textContent(), /Wrong key or policy: the server refused the signature of policy 'provisioningserviceowner'/);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused key is not kept');
+  await page.fill('#connection-string', 'HostName=localhost;SharedAccessKeyName=x;SharedAccessKey=not base64!');
+  await page.click('#sign-in');
+  assert.match(await err.textContent(), /the key is not valid base64/);
+  await shot('signin-refused');
+});
+
+test('sign in with the connection string; the overview shows the ID scope', async () => {
+  const keyUsed = [];
+  page.on('request', (req) => {
+    const all = `${req.url()} ${JSON.stringify(req.headers())} ${req.postData() || ''}`;
+    if (all.includes(parseConnectionString(dpsd.connectionString).key)) keyUsed.push(req.url());
+  });
+  await signIn(page, dpsd.connectionString);
+  await page.locator('#nav').waitFor({ state: 'visible' });
+  await page.locator('#id-scope').waitFor();
+  assert.equal(await page.textContent('#id-scope'), dpsd.idScope);
+  await page.locator('text=Enrollment groups').first().waitFor();
+  await page.waitForFunction(() => !document.querySelector('main .view dd') ||
+    ![...document.querySelectorAll('main .view dd')].some((d) => d.textContent === '…'));
+  await shot('overview');
+  assert.deepEqual(keyUsed, [], 'the key itself is never sent');
+});
+
+test('a group created through the API appears under Enrollment groups and is deleted from the UI', async () => {
+  const put = await request(dpsd, 'PUT', '/enrollmentGroups/api-group', {
+    body: { enrollmentGroupId: 'api-group', attestation: { type: 'symmetricKey' }, allocationPolicy: 'hashed' },
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+
+  await page.click('#nav a[data-nav="enrollments"]');
+  await page.locator('#tab-groups[aria-selected="true"]').waitFor();
+  const row = page.locator('tr', { has: page.locator('a', { hasText: 'api-group' }) });
+  await row.waitFor();
+  assert.match(await row.textContent(), /Symmetric key/);
+  await shot('enrollment-groups');
+
+  await page.click('button[data-delete="api-group"]');
+  const dialog = page.locator('dialog#confirm');
+  await dialog.waitFor({ state: 'visible' });
+  assert.match(await dialog.textContent(), /Delete enrollment group 'api-group'\?/);
+  await shot('delete-confirmation');
+  await page.click('#confirm-ok');
+  await row.waitFor({ state: 'detached' });
+
+  const get = await request(dpsd, 'GET', '/enrollmentGroups/api-group');
+  assert.equal(get.status, 404);
+});
+
+test('cancel in the confirmation keeps the group', async () => {
+  await request(dpsd, 'PUT', '/enrollmentGroups/kept-group', { body: { enrollmentGroupId: 'kept-group', attestation: { type: 'symmetricKey' } } });
+  await open(`#/enrollments/groups`);
+  await page.locator('button[data-delete="kept-group"]').click();
+  await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+  await page.keyboard.press('Escape');
+  await page.locator('dialog#confirm').waitFor({ state: 'hidden' });
+  assert.equal((await request(dpsd, 'GET', '/enrollmentGroups/kept-group')).status, 200);
+});
+
+test('a group created from the UI by uploading a PEM shows its computed thumbprint', async () => {
+  const pem = makeRoot(dpsd, 'portal-root', 'CN=Portal Test Root,O=dpsd tests');
+  const thumb = sha256Thumbprint(pem);
+
+  await open(`#/enrollments/groups`);
+  await page.click('#add-enrollment');
+  await page.fill('#f-id', 'ui-group');
+  await page.setInputFiles('#f-cert1-file', pem);
+  const preview = page.locator('#f-cert1-preview code[data-field="sha256"]');
+  await preview.waitFor();
+  assert.equal(await preview.textContent(), thumb, 'the thumbprint computed in the browser');
+  await page.fill('#f-twin', '{"tags": {"line": "3"}}');
+  await shot('enrollment-group-create');
+  await page.click('#f-save');
+
+  await page.waitForURL(/#\/enrollments\/groups\/ui-group$/);
+  const shown = page.locator('code[data-field="sha256"]').first();
+  await shown.waitFor();
+  assert.equal(await shown.textContent(), thumb, 'the thumbprint the server computed');
+  assert.match(await page.textContent('main'), /Subject.*CN=Portal Test Root/);
+  await shot('enrollment-group-detail');
+
+  const get = await request(dpsd, 'GET', '/enrollmentGroups/ui-group');
+  assert.equal(get.status, 200);
+  assert.equal(get.body.attestation.x509.signingCertificates.primary.info.sha256Thumbprint, thumb);
+  assert.deepEqual(get.body.initialTwin.tags, { line: '3' });
+
+  // Disable it from the detail page.
+  await page.click('#toggle-status');
+  await page.locator('h1 .badge.disabled').waitFor();
+  assert.equal((await request(dpsd, 'GET', '/enrollmentGroups/ui-group')).body.provisioningStatus, 'disabled');
+});
+
+test('a bad certificate is refused in the form with a message', async () => {
+  await open(`#/enrollments/groups/new`);
+  await page.fill('#f-id', 'bad-cert');
+  await page.fill('#f-cert1', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  await page.click('#f-save');
+  const err = page.locator('#form-error');
+  await err.waitFor({ state: 'visible' });
+  assert.match(await err.textContent(), /certificate/i);
+  assert.equal((await request(dpsd, 'GET', '/enrollmentGroups/bad-cert')).status, 404);
+});
+
+test('an individual enrollment is created from the UI with a symmetric key', async () => {
+  await open(`#/enrollments/individual`);
+  await page.locator('#tab-individual[aria-selected="true"]').waitFor();
+  await page.click('#add-enrollment');
+  await page.fill('#f-id', 'device-7');
+  await page.selectOption('#f-att', 'symmetricKey');
+  await page.click('#f-save');
+  await page.waitForURL(/#\/enrollments\/individual\/device-7$/);
+  await page.getByRole('button', { name: 'Show keys' }).click();
+  await page.locator('text=Primary key').waitFor();
+  await open(`#/enrollments/individual`);
+  await page.locator('a', { hasText: 'device-7' }).waitFor();
+  await shot('individual-enrollments');
+  assert.equal((await request(dpsd, 'GET', '/enrollments/device-7')).status, 200);
+});
+
+test('registration records and certificates views render, or say what this server lacks', async () => {
+  await open(`#/registrations/group/ui-group`);
+  await page.locator('text=No device has registered through this group yet.').or(page.locator('.note')).first().waitFor();
+  await shot('registrations-group');
+
+  await open(`#/registrations/device/no-such-device`);
+  await page.locator('text=No registration record for').waitFor();
+  await page.locator('#reg-hist ~ *').first().waitFor();
+  await shot('registrations-device');
+
+  await open(`#/certificates`);
+  await page.locator('main h1', { hasText: 'CA certificates' }).waitFor();
+  await page.locator('.note, table').first().waitFor();
+  await shot('certificates');
+});
+
+test('the enrollment groups view on a phone', async () => {
+  // The same tab: sessionStorage, and so the sign-in, belongs to one tab.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open('#/enrollments/groups');
+  await page.locator('a', { hasText: 'ui-group' }).waitFor();
+  await shot('enrollment-groups-phone');
+  await page.setViewportSize({ width: 1280, height: 860 });
+});
+
+test('sign out forgets the key', async () => {
+  await open(`#/overview`);
+  await page.click('#sign-out');
+  await page.locator('#connection-string').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
