@@ -34,5 +34,6 @@ int cmd_enrollment(int argc, char **argv);
 int cmd_registration(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_register(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct cli_command commands[] = {
     {"registration", "show, list and delete device registration states", cmd_registration},
     {"policy", "manage shared access policies (dpsd extension)", cmd_policy},
     {"token", "print a service SAS token from the connection string", cmd_token},
+    {"register", "register a device over HTTPS, as the device would", cmd_register},
 };
 
 void cli_errorf(const char *fmt, ...)

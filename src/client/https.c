@@ -624,6 +624,27 @@ int https_conn_new(const struct https_options *opts, struct https_conn **out, st
         rc = dps_error_set(err, DPS_ERR_TLS, "cannot load the system trust store");
         goto fail;
     }
+    if (opts->cert_file || opts->key_file) {
+        char buf[200];
+
+        if (!opts->cert_file || !opts->key_file) {
+            rc = dps_error_set(err, DPS_ERR_INVAL,
+                               "a client certificate needs both its file and "
+                               "its key file");
+            goto fail;
+        }
+        if (SSL_CTX_use_certificate_chain_file(c->ctx, opts->cert_file) != 1) {
+            rc = dps_error_set(err, DPS_ERR_TLS, "cannot load certificate file '%s': %s",
+                               opts->cert_file, ssl_errstr(buf, sizeof(buf)));
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(c->ctx, opts->key_file, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(c->ctx) != 1) {
+            rc = dps_error_set(err, DPS_ERR_TLS, "cannot use key file '%s': %s", opts->key_file,
+                               ssl_errstr(buf, sizeof(buf)));
+            goto fail;
+        }
+    }
     *out = c;
     return DPS_OK;
 fail:

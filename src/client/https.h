@@ -28,6 +28,9 @@ struct https_options {
     const char *ca_file;      /* PEM file of trusted roots; NULL = the system store */
     int timeout_ms;           /* deadline of one request, connect included; 0 = default */
     size_t max_response;      /* bytes of headers plus body; 0 = default */
+    /* TLS client certificate chain (PEM, leaf first) and its key; both NULL for none. */
+    const char *cert_file;
+    const char *key_file;
 };
 
 struct https_header {
