@@ -580,7 +580,7 @@ views.enrollmentDetail = async (main, kindName, id) => {
   }
   const enabled = (e.provisioningStatus || 'enabled') === 'enabled';
   main.append(h('h1', {}, id, ' ', statusBadge(e.provisioningStatus)),
-    h('div', { class: 'toolbar' },
+    h('div', { class: 'toolbar start' },
       h('a', { class: 'button', href: `#/enrollments/${kindName}/${enc(id)}/edit` }, 'Edit'),
       h('button', { type: 'button', class: 'secondary', id: 'toggle-status', onclick: async () => {
         try {
