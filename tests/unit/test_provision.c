@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registration service on a temporary SQLite store: a symmetric-key
+ * registration is assigned, recorded and answerable by operation id; a wrong
+ * key is refused with 401002 and recorded as an attempt; bad input writes
+ * nothing.
+ */
+#include "core/common.h"
+
+#include <unistd.h>
+
+#include "../t.h"
+#include "core/sas.h"
+#include "server/provision.h"
+#include "store/store.h"
+
+#define SCOPE "0ne0000AAAA"
+#define KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+static struct store *st;
+static struct provision *prov;
+static char dir[] = "/tmp/test_provision.XXXXXX";
+
+static char *token(const char *id, const char *key)
+{
+    char sr[256], *t = NULL;
+
+    snprintf(sr, sizeof(sr), SCOPE "/registrations/%s", id);
+    sas_token_build(sr, key, "registration", (int64_t)time(NULL) + 600, &t, NULL);
+    return t;
+}
+
+static int do_register(const char *id, const char *tok, const char *body,
+                       struct provision_result *res)
+{
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = id,
+        .sas_token = tok,
+        .sas_len = tok ? strlen(tok) : 0,
+        .body = body,
+        .body_len = strlen(body),
+        .tracking_id = "00000000-0000-4000-8000-000000000001",
+        .store = st,
+    };
+    return provision_register(prov, &req, res);
+}
+
+static size_t n_attempts(const char *id)
+{
+    struct store_attempt_list l = {0};
+    size_t n;
+
+    store_attempt_list(st, id, false, 0, 100, &l, NULL);
+    n = l.n;
+    store_attempt_list_release(&l);
+    return n;
+}
+
+static void test_assigned_and_operation(void)
+{
+    struct provision_result res = {0}, op = {0};
+    char *tok = token("dev-1", KEY);
+    const char *opid;
+
+    ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\",\"payload\":{\"a\":1}}", &res) ==
+       DPS_OK);
+    ok_int(res.status, 200);
+    ok_str(json_string_value(json_object_get(res.body, "status")), "assigned");
+    opid = json_string_value(json_object_get(res.body, "operationId"));
+    ok(opid != NULL);
+    ok(provision_operation(prov, st, SCOPE, "dev-1", opid, &op) == DPS_OK);
+    ok_int(op.status, 200);
+    ok_str(json_string_value(
+               json_object_get(json_object_get(op.body, "registrationState"), "assignedHub")),
+           "hub-1.example.net");
+    provision_result_release(&op);
+    ok(provision_operation(prov, st, SCOPE, "dev-1", "1.nope", &op) == DPS_OK);
+    ok_int(op.status, 404);
+    ok_int(n_attempts("dev-1"), 1);
+end:
+    provision_result_release(&res);
+    provision_result_release(&op);
+    free(tok);
+}
+
+static void test_denied_is_recorded(void)
+{
+    struct provision_result res = {0};
+    char *tok = token("dev-1", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=");
+
+    ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\"}", &res) == DPS_OK);
+    ok_int(res.status, 401);
+    ok_int(res.error_code, 401002);
+    ok_int(n_attempts("dev-1"), 2);
+end:
+    provision_result_release(&res);
+    free(tok);
+}
+
+static void test_bad_input_writes_nothing(void)
+{
+    struct provision_result res = {0};
+    char *tok = token("dev-1", KEY);
+
+    ok(do_register("dev-1", tok, "{not json", &res) == DPS_OK);
+    ok_int(res.status, 400);
+    provision_result_release(&res);
+    ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-2\"}", &res) == DPS_OK);
+    ok_int(res.status, 400);
+    provision_result_release(&res);
+    ok(do_register("dev/1", tok, "", &res) == DPS_OK);
+    ok_int(res.status, 400);
+    ok_int(n_attempts("dev-1"), 2);
+end:
+    provision_result_release(&res);
+    free(tok);
+}
+
+int main(void)
+{
+    char dsn[128];
+    char *hubs[] = {"hub-1.example.net"};
+    struct store_put put = {.id = "dev-1",
+                            .json = "{\"registrationId\":\"dev-1\",\"attestation\":{\"type\":"
+                                    "\"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"" KEY
+                                    "\",\"secondaryKey\":\"" KEY "\"}}}",
+                            .attestation = "symmetricKey"};
+
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
+    if (store_open(dsn, &st, NULL) != DPS_OK || store_enrollment_put(st, &put, NULL, NULL) ||
+        provision_new(SCOPE, hubs, 1, NULL, &prov, NULL) != DPS_OK)
+        return 1;
+    subtest("assigned and operation", test_assigned_and_operation);
+    subtest("denied is recorded", test_denied_is_recorded);
+    subtest("bad input writes nothing", test_bad_input_writes_nothing);
+    provision_free(prov);
+    store_close(st);
+    {
+        char path[160];
+
+        snprintf(path, sizeof(path), "%s/t.db", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/t.db-wal", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/t.db-shm", dir);
+        unlink(path);
+        rmdir(dir);
+    }
+    return t_done();
+}
