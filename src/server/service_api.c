@@ -476,7 +476,7 @@ static void op_query(struct call *k)
     struct store_query q = {0};
     char *text = NULL, count[24];
     json_t *arr = NULL;
-    size_t limit;
+    size_t limit = 0;
     int rc;
 
     /* The query language is "everything": the text is checked for shape, then ignored. */
