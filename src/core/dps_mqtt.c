@@ -108,7 +108,8 @@ int dps_mqtt_username_parse(const char *s, size_t len, struct dps_mqtt_username 
         return dps_error_set(err, DPS_ERR_INVAL, "mqtt user name is %zu bytes, over %d", len,
                              DPS_MQTT_USERNAME_MAX);
     memset(&u, 0, sizeof(u));
-    slash = memchr(s, '/', len);
+    /* s may be NULL with len 0: an empty user name as the codec hands it over */
+    slash = len ? memchr(s, '/', len) : NULL;
     if (!slash || slash == s)
         return dps_error_set(err, DPS_ERR_INVAL, "mqtt user name has no 'id scope': %s", shape);
     scope = (struct span){s, (size_t)(slash - s)};

@@ -99,6 +99,7 @@ static void test_username_refused(void)
     char longid[300];
 
     ok(USER_REFUSED("", "no 'id scope'"));
+    ok(user_refused(NULL, 0, "no 'id scope'"));
     ok(USER_REFUSED("scope-only", "no 'id scope'"));
     ok(USER_REFUSED("/registrations/d/api-version=1", "no 'id scope'"));
     ok(USER_REFUSED("s/registration/d/api-version=1", "no '/registrations/'"));
