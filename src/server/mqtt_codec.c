@@ -78,8 +78,10 @@ static int too_large(struct reader *r, const char *field, size_t len, size_t max
     return MQTT_INVALID;
 }
 
+/* The readers zero *out on failure too, so that no caller sees an unset value. */
 static int read_u8(struct reader *r, const char *field, uint8_t *out)
 {
+    *out = 0;
     if (r->len - r->off < 1)
         return invalid(r, "ends before '%s'", field);
     *out = r->p[r->off++];
@@ -88,6 +90,7 @@ static int read_u8(struct reader *r, const char *field, uint8_t *out)
 
 static int read_u16(struct reader *r, const char *field, uint16_t *out)
 {
+    *out = 0;
     if (r->len - r->off < 2)
         return invalid(r, "ends before '%s'", field);
     *out = (uint16_t)(r->p[r->off] << 8 | r->p[r->off + 1]);
