@@ -36,7 +36,7 @@ void trace_free(struct trace *t)
 }
 
 /* Formats into a new string cut at TRACE_LINE_MAX bytes; NULL when out of memory. */
-static char *format_line(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *format_line(const char *fmt, va_list ap)
 {
     char buf[TRACE_LINE_MAX + 1];
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
