@@ -21,6 +21,7 @@
 
 #include "core/pki.h"
 #include "core/regid.h"
+#include "core/timeutil.h"
 #include "core/x509_info.h"
 
 /* Longest --out or --ca prefix; the suffixes below must still fit in PATH_MAX-sized buffers. */
@@ -45,6 +46,8 @@ enum opt_id {
     OPT_JSON = 1 << 10,
     OPT_PATHLEN = 1 << 11,
     OPT_HELP = 1 << 12,
+    OPT_NOT_BEFORE = 1 << 13,
+    OPT_NOT_AFTER = 1 << 14,
 };
 
 static const struct option long_options[] = {
@@ -61,6 +64,8 @@ static const struct option long_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"pathlen", required_argument, NULL, OPT_PATHLEN},
     {"help", no_argument, NULL, OPT_HELP},
+    {"not-before", required_argument, NULL, OPT_NOT_BEFORE},
+    {"not-after", required_argument, NULL, OPT_NOT_AFTER},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +73,7 @@ struct cert_args {
     const char *subject, *out, *ca, *regid, *code, *pass_file, *ca_pass_file;
     enum pki_key_type key_type;
     int days, pathlen, force, json;
+    int64_t not_before, not_after; /* 0: not given */
     unsigned seen;
     char **rest; /* positional arguments */
     int nrest;
@@ -83,11 +89,18 @@ struct subcommand {
     const char *usage; /* the synopsis and the description, for --help */
 };
 
-#define CREATE_OPTS (OPT_OUT | OPT_KEY_TYPE | OPT_DAYS | OPT_PASS | OPT_FORCE | OPT_HELP)
+#define CREATE_OPTS                                                                                \
+    (OPT_OUT | OPT_KEY_TYPE | OPT_DAYS | OPT_NOT_BEFORE | OPT_NOT_AFTER | OPT_PASS | OPT_FORCE |   \
+     OPT_HELP)
 
 static const char common_create_help[] =
     "  --key-type TYPE            p256 (default), p384, rsa2048 or rsa4096\n"
-    "  --days N                   validity in days (default %d)\n"
+    "  --days N                   validity in days from now or --not-before (default %d)\n"
+    "  --not-before DATE          start of validity instead of now minus 5 minutes, as\n"
+    "                             YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM:SSZ\n"
+    "  --not-after DATE           end of validity instead of --days from now, not capped\n"
+    "                             at the issuer's; both make expired or not-yet-valid\n"
+    "                             certificates for testing\n"
     "  --passphrase-file FILE     encrypt the new private key with AES-256 under the\n"
     "                             passphrase on the first line of FILE (default: unencrypted)\n"
     "  --force                    replace existing output files (default: refuse and\n"
@@ -388,8 +401,12 @@ out:
 
 static int run_create_root(const struct cert_args *a)
 {
-    struct pki_cert_spec spec = {
-        .kind = PKI_CERT_ROOT_CA, .subject = a->subject, .days = a->days, .pathlen = -1};
+    struct pki_cert_spec spec = {.kind = PKI_CERT_ROOT_CA,
+                                 .subject = a->subject,
+                                 .days = a->days,
+                                 .pathlen = -1,
+                                 .not_before = a->not_before,
+                                 .not_after = a->not_after};
     struct dps_error err = {0};
     X509_NAME *name = NULL;
 
@@ -407,7 +424,9 @@ static int run_create_intermediate(const struct cert_args *a)
     struct pki_cert_spec spec = {.kind = PKI_CERT_INTERMEDIATE_CA,
                                  .subject = a->subject,
                                  .days = a->days,
-                                 .pathlen = a->pathlen};
+                                 .pathlen = a->pathlen,
+                                 .not_before = a->not_before,
+                                 .not_after = a->not_after};
     struct dps_error err = {0};
     X509_NAME *name = NULL;
     struct ca ca;
@@ -427,7 +446,11 @@ static int run_create_intermediate(const struct cert_args *a)
 
 static int run_create_device(const struct cert_args *a)
 {
-    struct pki_cert_spec spec = {.kind = PKI_CERT_DEVICE, .days = a->days, .pathlen = -1};
+    struct pki_cert_spec spec = {.kind = PKI_CERT_DEVICE,
+                                 .days = a->days,
+                                 .pathlen = -1,
+                                 .not_before = a->not_before,
+                                 .not_after = a->not_after};
     struct dps_error err = {0};
     size_t len = strlen(a->regid);
     char subject[CN_MAX + 8];
@@ -456,7 +479,11 @@ static int run_create_device(const struct cert_args *a)
 
 static int run_create_verification(const struct cert_args *a)
 {
-    struct pki_cert_spec spec = {.kind = PKI_CERT_VERIFICATION, .days = a->days, .pathlen = -1};
+    struct pki_cert_spec spec = {.kind = PKI_CERT_VERIFICATION,
+                                 .days = a->days,
+                                 .pathlen = -1,
+                                 .not_before = a->not_before,
+                                 .not_after = a->not_after};
     struct dps_error err = {0};
     size_t len = strlen(a->code);
     char subject[CN_MAX + 8];
@@ -691,6 +718,27 @@ static int parse_int(const char *s, long lo, long hi, int *out)
     return 0;
 }
 
+/*
+ * Parses "YYYY-MM-DD" (midnight UTC) or an ISO 8601 date-time into seconds
+ * since the epoch; dates before 1970-01-02 are refused (0 means unset).
+ */
+static int parse_date(const char *s, int64_t *out)
+{
+    char buf[32];
+    struct timespec ts;
+    size_t len = strlen(s);
+
+    if (len == 10) {
+        snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
+        s = buf;
+        len = strlen(buf);
+    }
+    if (timeutil_parse(s, len, &ts) || ts.tv_sec < 86400)
+        return -1;
+    *out = (int64_t)ts.tv_sec;
+    return 0;
+}
+
 int cmd_cert(int argc, char **argv)
 {
     const struct subcommand *sub = NULL;
@@ -758,6 +806,14 @@ int cmd_cert(int argc, char **argv)
                 return usage_error(sub->name, "--days '%s' is not a number of days in 1..36500",
                                    optarg);
             break;
+        case OPT_NOT_BEFORE:
+        case OPT_NOT_AFTER:
+            if (parse_date(optarg, c == OPT_NOT_BEFORE ? &a.not_before : &a.not_after))
+                return usage_error(sub->name,
+                                   "--%s '%s' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) "
+                                   "after 1970-01-01",
+                                   opt_name((unsigned)c), optarg);
+            break;
         case OPT_PATHLEN:
             if (parse_int(optarg, 0, 16, &a.pathlen))
                 return usage_error(sub->name, "--pathlen '%s' is not a number in 0..16", optarg);
@@ -778,7 +834,7 @@ int cmd_cert(int argc, char **argv)
     }
     a.rest = argv + 1 + optind;
     a.nrest = argc - 1 - optind;
-    for (unsigned bit = 1; bit <= OPT_HELP; bit <<= 1) {
+    for (unsigned bit = 1; bit <= OPT_NOT_AFTER; bit <<= 1) {
         if ((sub->required & bit) && !(a.seen & bit))
             return usage_error(sub->name, "missing option '--%s'", opt_name(bit));
     }
@@ -788,5 +844,7 @@ int cmd_cert(int argc, char **argv)
         return usage_error(sub->name, "a path prefix is longer than %d bytes", PREFIX_MAX);
     if (a.out && !*a.out)
         return usage_error(sub->name, "--out is empty");
+    if (a.not_before && a.not_after && a.not_after <= a.not_before)
+        return usage_error(sub->name, "--not-after is not after --not-before");
     return sub->run(&a);
 }

@@ -341,6 +341,23 @@ static int add_kind_exts(X509 *cert, X509V3_CTX *ctx, const struct pki_cert_spec
     return 0;
 }
 
+/* notBefore and notAfter from spec: explicit instants when given, else relative to now. */
+static int set_validity(X509 *cert, const struct pki_cert_spec *spec)
+{
+    if (spec->not_before) {
+        if (!ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)spec->not_before))
+            return 0;
+    } else if (!X509_gmtime_adj(X509_getm_notBefore(cert), -PKI_BACKDATE_SECONDS)) {
+        return 0;
+    }
+    if (spec->not_after)
+        return ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)spec->not_after) != NULL;
+    if (spec->not_before)
+        return ASN1_TIME_set(X509_getm_notAfter(cert),
+                             (time_t)(spec->not_before + (int64_t)spec->days * 86400)) != NULL;
+    return X509_time_adj_ex(X509_getm_notAfter(cert), spec->days, 0, NULL) != NULL;
+}
+
 int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
                    EVP_PKEY *issuer_key, X509 **out, struct dps_error *err)
 {
@@ -386,12 +403,15 @@ int pki_cert_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509
     if (!X509_set_version(cert, X509_VERSION_3) || !set_serial(cert) ||
         !X509_set_subject_name(cert, name) ||
         !X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name) ||
-        !X509_gmtime_adj(X509_getm_notBefore(cert), -PKI_BACKDATE_SECONDS) ||
-        !X509_time_adj_ex(X509_getm_notAfter(cert), spec->days, 0, NULL) ||
-        !X509_set_pubkey(cert, subject_key))
+        !set_validity(cert, spec) || !X509_set_pubkey(cert, subject_key))
         goto ssl_fail;
+    if (ASN1_TIME_compare(X509_get0_notBefore(cert), X509_get0_notAfter(cert)) >= 0) {
+        rc = dps_error_set(err, DPS_ERR_INVAL, "notAfter is not after notBefore");
+        goto out;
+    }
     /* A certificate that outlives its issuer would fail verification after the issuer expires. */
-    if (issuer && ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(issuer)) > 0 &&
+    if (issuer && !spec->not_before && !spec->not_after &&
+        ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(issuer)) > 0 &&
         !X509_set1_notAfter(cert, X509_get0_notAfter(issuer)))
         goto ssl_fail;
 

@@ -9,6 +9,7 @@
 #define DPS_CORE_PKI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -47,6 +48,15 @@ struct pki_cert_spec {
     const char *subject;
     /* Validity in days from now, 1..36500; notBefore is backdated 5 minutes for clock skew. */
     int days;
+    /*
+     * Explicit validity (seconds since the epoch, UTC), for testing how a
+     * verifier handles expired and not-yet-valid certificates; 0 means unset.
+     * not_before replaces "now minus 5 minutes" (notAfter is then days after
+     * it); not_after replaces "days from now" (days is then only range-checked). Neither is capped
+     * at the issuer's notAfter when given, so a certificate can outlive its issuer.
+     */
+    int64_t not_before;
+    int64_t not_after;
     /* Intermediate CAs only: basicConstraints pathlen, or -1 for none. Ignored for other kinds. */
     int pathlen;
     /* subjectAltName DNS names and IP addresses (IPv4 or IPv6 text); any kind may carry them. */
@@ -106,7 +116,8 @@ int pki_subject_parse(const char *subject, X509_NAME **out, struct dps_error *er
  *   - server: as device but extendedKeyUsage serverAuth.
  *   - verification: as device (Azure only checks the CN and the signature).
  * The signature uses SHA-384 when the signing key is P-384, SHA-256 otherwise.
- * notAfter is capped at the issuer's notAfter so the chain stays valid.
+ * notAfter is capped at the issuer's notAfter so the chain stays valid,
+ * unless spec->not_before or spec->not_after is given.
  *
  * subject_key: borrowed; the key certified (its public part).
  * issuer: borrowed; the CA certificate that signs, or NULL for a self-signed
@@ -114,7 +125,8 @@ int pki_subject_parse(const char *subject, X509_NAME **out, struct dps_error *er
  * issuer_key: borrowed; the private key matching issuer.
  * out: set on success to a new certificate the caller frees with X509_free().
  *
- * Returns: DPS_OK, DPS_ERR_INVAL (bad subject, days, SAN, kind; an issuer
+ * Returns: DPS_OK, DPS_ERR_INVAL (bad subject, days, SAN, kind; not_after not
+ * after not_before; an issuer
  * that is not a CA or whose key does not match issuer_key: the message says
  * which), DPS_ERR_NOMEM, DPS_ERR_INTERNAL (OpenSSL failed).
  */
