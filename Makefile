@@ -25,7 +25,8 @@ build: build/CMakeCache.txt
 
 run: build
 	build/dpsd --data-dir var/dev --hostname localhost \
-	    --https-listen 127.0.0.1:443 --mqtt-listen 127.0.0.1:8883
+	    --https-listen 127.0.0.1:443 --mqtt-listen 127.0.0.1:8883 \
+	    --linked-hub dev-hub.local
 
 test: deps build
 	cd build && $(CTEST)
