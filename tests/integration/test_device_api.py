@@ -280,6 +280,81 @@ def test_x509_negatives():
     error_of(r, 401)
 
 
+def openssl_device(name, cn, ca):
+    """A device certificate made with the openssl CLI (dpsctl refuses an upper-case id)."""
+    key, csr, pem = (os.path.join(PKI, name + ext) for ext in (".key", ".csr", ".pem"))
+    ext = os.path.join(PKI, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=clientAuth\n")
+    run = lambda *a: subprocess.run(["openssl"] + list(a), check=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    run("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
+    run("x509", "-req", "-in", csr, "-CA", os.path.join(PKI, ca + ".pem"),
+        "-CAkey", os.path.join(PKI, ca + ".key"), "-days", "30", "-extfile", ext, "-out", pem)
+    chain = os.path.join(PKI, name + ".chain.pem")
+    with open(chain, "w") as f:
+        f.write(read(name + ".pem") + read(ca + ".chain.pem"))
+    return (chain, key)
+
+
+def denied(rid, r, *words):
+    """r is the device's 401 and the attempt recorded for rid gives the reason in words."""
+    error_of(r, 401)
+    assert r.json["errorCode"] == 401002, r.json
+    a, why = last_reason(rid)
+    assert a["status"] == "unauthorized" and a["trackingId"] == r.json["trackingId"], a
+    for w in words:
+        assert w in why, (w, why)
+    no_record(rid)
+    return why
+
+
+def test_x509_negatives_dates_forgery_case():
+    # Expired and not yet valid, under the enrolled root's intermediate.
+    pki("create-device", "--ca", "inter", "--registration-id", "dev-old", "--not-before",
+        "2020-01-01", "--not-after", "2020-06-30", "--out", "dev-old")
+    r = register("dev-old", cert=(os.path.join(PKI, "dev-old.chain.pem"),
+                                  os.path.join(PKI, "dev-old.key")))
+    denied("dev-old", r, "expired", "2020-06-30")
+    pki("create-device", "--ca", "inter", "--registration-id", "dev-future", "--not-before",
+        "2099-01-01", "--out", "dev-future")
+    r = register("dev-future", cert=(os.path.join(PKI, "dev-future.chain.pem"),
+                                     os.path.join(PKI, "dev-future.key")))
+    denied("dev-future", r, "not yet valid", "2099-01-01")
+    # A forged intermediate: the real one's subject, another key, under a look-alike root.
+    pki("create-root", "--subject", "CN=Device Test Root", "--out", "fake-root")
+    pki("create-intermediate", "--ca", "fake-root", "--subject", "CN=Device Test Inter",
+        "--out", "fake-inter")
+    r = register("dev-forged", cert=dev("dev-forged", "fake-inter"))
+    why = denied("dev-forged", r, "root-group")
+    assert "forged" in why or "different key" in why or "signature" in why, why
+    # Upper case in the CN: registration ids are lower case.
+    r = register("Dev-Upper", cert=openssl_device("dev-upper", "Dev-Upper", "inter"))
+    why = denied("Dev-Upper", r, "not a valid registration id")
+    assert "Dev-Upper" in why or "upper" in why or "lower" in why, why
+
+
+def test_x509_disabled_individual_in_enabled_group():
+    cert = dev("dev-blocked", "inter")
+    r = register("dev-blocked", cert=cert)
+    assert r.status == 200 and r.json["status"] == "assigned", r  # the group accepts it
+    r = service("PUT", "/enrollments/dev-blocked", {
+        "registrationId": "dev-blocked", "provisioningStatus": "disabled",
+        "attestation": {"type": "x509", "x509": {"clientCertificates": {
+            "primary": {"certificate": read("dev-blocked.pem")}}}}})
+    assert r.status in (200, 201), r
+    r = register("dev-blocked", cert=cert)
+    assert r.status == 200 and r.json["status"] == "disabled", r
+    a, why = last_reason("dev-blocked")
+    assert a["status"] == "disabled", a
+    assert "individual enrollment 'dev-blocked'" in why and "disabled" in why, why
+    # Another device of the same group is not affected.
+    r = register("dev-free", cert=dev("dev-free", "inter"))
+    assert r.status == 200 and r.json["status"] == "assigned", r
+
+
 def test_symmetric_key():
     key = base64.b64encode(os.urandom(32)).decode()
     r = service("PUT", "/enrollments/sym-ind", {
@@ -412,7 +487,8 @@ def main():
     try:
         for t in [test_x509_group_root_device_under_intermediate,
                   test_x509_group_intermediate_and_disabled, test_x509_individual,
-                  test_x509_negatives, test_symmetric_key, test_bad_input, test_dpsctl_register,
+                  test_x509_negatives, test_x509_negatives_dates_forgery_case,
+                  test_x509_disabled_individual_in_enabled_group, test_symmetric_key, test_bad_input, test_dpsctl_register,
                   test_attempts_need_rights]:
             test(t)
     finally:
