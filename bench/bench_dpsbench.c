@@ -1,0 +1,1170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dpsbench: the load generator of `make bench`. It registers devices over
+ * HTTPS against dpsd (X.509 client certificates or symmetric-key SAS
+ * tokens), each registration on a fresh TLS connection with a full
+ * handshake; measures the bare TLS handshake against bench/tlsserver as the
+ * baseline; drives the service API on keep-alive connections; and times
+ * query pages. It is a measuring tool, not a device client: it checks only
+ * what it needs to count a registration as acknowledged, and afterwards that
+ * every acknowledged registration is in the store. See
+ * docs/internals/performance.md.
+ */
+#include "core/common.h"
+#include "core/pki.h"
+#include "core/sas.h"
+#include "dps/service.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#define MAX_CLIENTS 4096
+#define MAX_THREADS 64
+#define MAX_DEVICES 1000000
+#define MAX_HEADER 16384
+#define MAX_BODY (1024 * 1024)
+#define OP_ID_MAX 96
+#define REQUEST_TIMEOUT_S 30
+
+enum mode {
+    MODE_X509,
+    MODE_SYMKEY,
+    MODE_HANDSHAKE,
+    MODE_HANDSHAKE_SERVER_AUTH,
+    MODE_SERVICE,
+    MODE_QUERY_PAGE,
+    MODE_PKI,
+};
+
+static const char *const mode_names[] = {
+    "x509", "symkey", "handshake", "handshake-server-auth", "service", "query-page", "pki"};
+
+struct options {
+    enum mode mode;
+    const char *connect;     /* host:port */
+    const char *server_name; /* SNI and the name the server certificate must carry */
+    const char *data_dir;    /* dpsd's: connection-string, id-scope, tls/ca.pem */
+    const char *ca_file;     /* trust for the server certificate */
+    const char *pki_dir;     /* root.pem, inter.pem, inter.key */
+    const char *group;       /* enrollment group id */
+    const char *label;       /* first cell of the Markdown row */
+    int clients;
+    int threads;
+    int devices;
+    double duration_s;
+    double warmup_s;
+    long count;
+    double rate; /* registrations/s over all clients; 0 = as fast as possible */
+    int tls12;
+};
+
+/* One pre-made device: its credentials and its last acknowledged operation. */
+struct device {
+    char id[64];
+    X509 *cert;
+    EVP_PKEY *key;
+    char *request; /* the whole HTTP request, ready to send */
+    size_t request_len;
+    char op_id[OP_ID_MAX]; /* last acknowledged operationId; "" when none */
+    long acked;
+};
+
+struct thread;
+
+/* One concurrent client: a sequence of connections, one at a time. */
+struct client {
+    struct thread *t;
+    int index;      /* global client number */
+    int next_dev;   /* index into the devices this client owns */
+    double started; /* time the current attempt began */
+    double next_at; /* when the next attempt may begin (paced runs) */
+    int connected;  /* the TLS handshake finished */
+    struct bufferevent *bev;
+    struct event *timer;
+    struct device *dev;
+};
+
+struct thread {
+    pthread_t tid;
+    struct event_base *base;
+    struct event *stop_timer;
+    struct client *clients;
+    int n_clients;
+    int active;
+    int stopping;
+    double *lat; /* ms of the measured successes */
+    size_t n_lat, cap_lat;
+    long ok, ok_measured, errors;
+    long err_tls, err_http, err_status, err_timeout;
+    double last_done;
+    char first_error[256];
+};
+
+static struct options opt = {
+    .mode = MODE_X509,
+    .server_name = "localhost",
+    .clients = 16,
+    .threads = 0,
+    .devices = 1000,
+    .duration_s = 10,
+    .warmup_s = 1,
+};
+static SSL_CTX *client_ctx;
+static struct sockaddr_storage server_addr;
+static socklen_t server_addr_len;
+static struct device *devices;
+static X509 *inter_cert;
+static char *id_scope;
+static char *conn_string;
+static double t_start, t_measure, t_end;
+static atomic_long started_total;
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("dpsbench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+    char path[1024], *buf = NULL;
+    size_t len;
+    struct dps_error err = {0};
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (pki_file_read(path, 64 * 1024, &buf, &len, &err))
+        die("%s", err.msg);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    return buf;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double percentile(const double *v, size_t n, double p)
+{
+    size_t i;
+
+    if (n == 0)
+        return NAN;
+    i = (size_t)ceil(p / 100.0 * (double)n);
+    return v[i == 0 ? 0 : i - 1];
+}
+
+/* ---- set-up ---- */
+
+static void resolve(const char *hostport)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int rc;
+
+    if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof(host))
+        die("'--connect' must be HOST:PORT, got '%s'", hostport);
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0)
+        die("cannot resolve '%s': %s", hostport, gai_strerror(rc));
+    memcpy(&server_addr, ai->ai_addr, ai->ai_addrlen);
+    server_addr_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+}
+
+/*
+ * Every connection makes a full handshake: no session cache on this side and
+ * no tickets asked for, so nothing can be resumed.
+ */
+static void client_ctx_init(void)
+{
+    client_ctx = SSL_CTX_new(TLS_client_method());
+    if (!client_ctx)
+        die("cannot create a TLS context");
+    SSL_CTX_set_min_proto_version(client_ctx, TLS1_2_VERSION);
+    if (opt.tls12)
+        SSL_CTX_set_max_proto_version(client_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_session_cache_mode(client_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(client_ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_load_verify_locations(client_ctx, opt.ca_file, NULL) != 1)
+        die("cannot load the server CA '%s'", opt.ca_file);
+}
+
+static void pki_make(void)
+{
+    EVP_PKEY *root_key = NULL, *inter_key = NULL;
+    X509 *root = NULL, *inter = NULL;
+    struct dps_error err = {0};
+    char path[1024];
+    struct pki_cert_spec root_spec = {
+        .kind = PKI_CERT_ROOT_CA, .subject = "CN=dpsbench Root CA", .days = 3650, .pathlen = -1};
+    struct pki_cert_spec inter_spec = {.kind = PKI_CERT_INTERMEDIATE_CA,
+                                       .subject = "CN=dpsbench Intermediate CA",
+                                       .days = 3650,
+                                       .pathlen = 0};
+
+    if (mkdir(opt.pki_dir, 0755) != 0 && errno != EEXIST)
+        die("cannot create '%s': %s", opt.pki_dir, strerror(errno));
+    if (pki_key_generate(PKI_KEY_P256, &root_key, &err) ||
+        pki_key_generate(PKI_KEY_P256, &inter_key, &err) ||
+        pki_cert_issue(&root_spec, root_key, NULL, NULL, &root, &err) ||
+        pki_cert_issue(&inter_spec, inter_key, root, root_key, &inter, &err))
+        die("%s", err.msg);
+    snprintf(path, sizeof(path), "%s/root.pem", opt.pki_dir);
+    if (pki_certs_write(path, &root, 1, PKI_FORCE, &err))
+        die("%s", err.msg);
+    snprintf(path, sizeof(path), "%s/inter.pem", opt.pki_dir);
+    if (pki_certs_write(path, &inter, 1, PKI_FORCE, &err))
+        die("%s", err.msg);
+    snprintf(path, sizeof(path), "%s/inter.key", opt.pki_dir);
+    if (pki_key_write(path, inter_key, NULL, PKI_FORCE, &err))
+        die("%s", err.msg);
+    X509_free(root);
+    X509_free(inter);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(inter_key);
+}
+
+static void request_build(struct device *d, const char *auth)
+{
+    char body[128], head[4096];
+    int blen, hlen;
+
+    blen = snprintf(body, sizeof(body), "{\"registrationId\":\"%s\"}", d->id);
+    hlen = snprintf(head, sizeof(head),
+                    "PUT /%s/registrations/%s/register?api-version=2021-06-01 HTTP/1.1\r\n"
+                    "Host: %s\r\n"
+                    "Accept: application/json\r\n"
+                    "Content-Type: application/json; charset=utf-8\r\n"
+                    "Content-Length: %d\r\n"
+                    "Connection: close\r\n"
+                    "%s%s%s"
+                    "\r\n",
+                    id_scope, d->id, opt.server_name, blen, auth ? "Authorization: " : "",
+                    auth ? auth : "", auth ? "\r\n" : "");
+    if (hlen < 0 || (size_t)hlen >= sizeof(head))
+        die("request for '%s' too long", d->id);
+    d->request_len = (size_t)hlen + (size_t)blen;
+    d->request = xmalloc(d->request_len + 1);
+    memcpy(d->request, head, (size_t)hlen);
+    memcpy(d->request + hlen, body, (size_t)blen + 1);
+}
+
+/* K device keys and certificates under the intermediate, made in memory. */
+static void devices_make_x509(int with_requests)
+{
+    EVP_PKEY *inter_key = NULL;
+    STACK_OF(X509) *chain = NULL;
+    struct dps_error err = {0};
+    char path[1024], subject[96];
+    double t0 = now_s();
+
+    snprintf(path, sizeof(path), "%s/inter.pem", opt.pki_dir);
+    if (pki_certs_read(path, &chain, &err))
+        die("%s (make it with 'dpsbench pki')", err.msg);
+    inter_cert = sk_X509_shift(chain);
+    sk_X509_pop_free(chain, X509_free);
+    snprintf(path, sizeof(path), "%s/inter.key", opt.pki_dir);
+    if (pki_key_read(path, NULL, &inter_key, &err))
+        die("%s", err.msg);
+    devices = xcalloc((size_t)opt.devices, sizeof(*devices));
+    for (int i = 0; i < opt.devices; i++) {
+        struct device *d = &devices[i];
+        struct pki_cert_spec spec = {.kind = PKI_CERT_DEVICE, .subject = subject, .days = 30};
+
+        snprintf(d->id, sizeof(d->id), "%s-%07d", opt.group, i);
+        snprintf(subject, sizeof(subject), "CN=%s", d->id);
+        if (pki_key_generate(PKI_KEY_P256, &d->key, &err) ||
+            pki_cert_issue(&spec, d->key, inter_cert, inter_key, &d->cert, &err))
+            die("%s", err.msg);
+        if (with_requests)
+            request_build(d, NULL);
+    }
+    EVP_PKEY_free(inter_key);
+    fprintf(stderr, "dpsbench: %d device certificates made in %.1f s\n", opt.devices, now_s() - t0);
+}
+
+static struct dps_service_client *service_client(void)
+{
+    struct dps_service_client *c = NULL;
+    struct dps_error err = {0};
+    struct dps_service_options so = {.ca_file = opt.ca_file, .connect_to = opt.connect};
+
+    if (dps_service_client_new(conn_string, &so, &c, &err))
+        die("service client: %s", err.msg);
+    return c;
+}
+
+static void enroll_x509_group(void)
+{
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+    char path[1024], *att = NULL, *body = NULL, *out = NULL;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/inter.pem", opt.pki_dir);
+    if (dps_attestation_x509_from_files(DPS_X509_SIGNING, path, NULL, &att, &err))
+        die("%s", err.msg);
+    n = strlen(att) + strlen(opt.group) + 64;
+    body = xmalloc(n);
+    snprintf(body, n, "{\"enrollmentGroupId\":\"%s\",\"attestation\":%s}", opt.group, att);
+    if (dps_enrollment_group_put(c, opt.group, body, NULL, &out, &err))
+        die("cannot enroll group '%s': %s", opt.group, err.msg);
+    free(att);
+    free(body);
+    free(out);
+    dps_service_client_free(c);
+}
+
+/* Enrolls a symmetric-key group with server-made keys; returns its primary key. */
+static char *enroll_symkey_group(void)
+{
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+    char body[512], *out = NULL, *key = NULL;
+    const char *pk = NULL;
+    json_t *root;
+    json_error_t jerr;
+
+    snprintf(body, sizeof(body),
+             "{\"enrollmentGroupId\":\"%s\",\"attestation\":{\"type\":\"symmetricKey\"}}",
+             opt.group);
+    if (dps_enrollment_group_put(c, opt.group, body, NULL, &out, &err))
+        die("cannot enroll group '%s': %s", opt.group, err.msg);
+    root = json_loads(out, 0, &jerr);
+    if (!root ||
+        json_unpack(root, "{s:{s:{s:s}}}", "attestation", "symmetricKey", "primaryKey", &pk) != 0)
+        die("group '%s' came back without 'attestation.symmetricKey.primaryKey'", opt.group);
+    key = xstrdup(pk);
+    json_decref(root);
+    OPENSSL_cleanse(out, strlen(out));
+    free(out);
+    dps_service_client_free(c);
+    return key;
+}
+
+static void devices_make_symkey(const char *group_key)
+{
+    struct dps_error err = {0};
+    int64_t expiry = (int64_t)time(NULL) + 6 * 3600;
+
+    devices = xcalloc((size_t)opt.devices, sizeof(*devices));
+    for (int i = 0; i < opt.devices; i++) {
+        struct device *d = &devices[i];
+        char sr[256], *key = NULL, *token = NULL;
+
+        snprintf(d->id, sizeof(d->id), "%s-%07d", opt.group, i);
+        snprintf(sr, sizeof(sr), "%s/registrations/%s", id_scope, d->id);
+        if (sas_derive_device_key(group_key, d->id, strlen(d->id), &key, &err) ||
+            sas_token_build(sr, key, SAS_DEVICE_KEY_NAME, expiry, &token, &err))
+            die("%s", err.msg);
+        request_build(d, token);
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+        free(token);
+    }
+}
+
+/* ---- the connection loop ---- */
+
+static void client_start(struct client *c);
+
+static void record_error(struct thread *t, long *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void record_error(struct thread *t, long *kind, const char *fmt, ...)
+{
+    va_list ap;
+
+    t->errors++;
+    (*kind)++;
+    if (t->first_error[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(t->first_error, sizeof(t->first_error), fmt, ap);
+    va_end(ap);
+}
+
+static void client_next(struct client *c)
+{
+    struct thread *t = c->t;
+    double now = now_s(), wait;
+
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    t->active--;
+    if (t->stopping) {
+        if (t->active == 0)
+            event_base_loopexit(t->base, NULL);
+        return;
+    }
+    wait = c->next_at - now;
+    if (opt.rate > 0 && wait > 0) {
+        struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+        t->active++;
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    t->active++;
+    client_start(c);
+}
+
+static void client_done_ok(struct client *c)
+{
+    struct thread *t = c->t;
+    double now = now_s();
+
+    t->ok++;
+    t->last_done = now;
+    if (c->started >= t_measure && now <= t_end) {
+        if (t->n_lat == t->cap_lat) {
+            t->cap_lat = t->cap_lat ? t->cap_lat * 2 : 4096;
+            t->lat = xrealloc(t->lat, t->cap_lat * sizeof(*t->lat));
+        }
+        t->lat[t->n_lat++] = (now - c->started) * 1000.0;
+        t->ok_measured++;
+    }
+    client_next(c);
+}
+
+/*
+ * A complete answer is in the input buffer when it returns 1: the status
+ * line, the headers and Content-Length bytes of body. Returns 0 while more
+ * is needed, -1 on an answer we cannot read.
+ */
+static int response_check(struct client *c, struct evbuffer *in)
+{
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    char *head, *p;
+    size_t head_len, body_len = 0, total;
+    int status = 0;
+
+    if (end.pos < 0)
+        return evbuffer_get_length(in) > MAX_HEADER ? -1 : 0;
+    head_len = (size_t)end.pos + 4;
+    head = (char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    for (p = head; p && p < head + head_len; p = memchr(p, '\n', head + head_len - p)) {
+        p += *p == '\n';
+        if (strncasecmp(p, "content-length:", 15) == 0)
+            body_len = strtoul(p + 15, NULL, 10);
+    }
+    if (body_len > MAX_BODY)
+        return -1;
+    total = head_len + body_len;
+    if (evbuffer_get_length(in) < total)
+        return 0;
+    p = (char *)evbuffer_pullup(in, (ev_ssize_t)total);
+    if (status != 200) {
+        record_error(c->t, &c->t->err_http, "HTTP %d: %.*s", status,
+                     (int)(body_len > 200 ? 200 : body_len), p + head_len);
+        return 2;
+    }
+    {
+        char *body = p + head_len, *s, *e;
+        char tmp[OP_ID_MAX];
+
+        if (!memmem(body, body_len, "\"status\":\"assigned\"", 19)) {
+            record_error(c->t, &c->t->err_status, "not assigned: %.*s",
+                         (int)(body_len > 200 ? 200 : body_len), body);
+            return 2;
+        }
+        s = memmem(body, body_len, "\"operationId\":\"", 15);
+        if (!s)
+            return -1;
+        s += 15;
+        e = memchr(s, '"', (size_t)(body + body_len - s));
+        if (!e || (size_t)(e - s) >= sizeof(tmp))
+            return -1;
+        memcpy(tmp, s, (size_t)(e - s));
+        tmp[e - s] = '\0';
+        memcpy(c->dev->op_id, tmp, sizeof(tmp));
+        c->dev->acked++;
+    }
+    return 1;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    int rc = response_check(c, bufferevent_get_input(bev));
+
+    if (rc == 0)
+        return;
+    if (rc == 1) {
+        client_done_ok(c);
+        return;
+    }
+    if (rc < 0)
+        record_error(c->t, &c->t->err_http, "unreadable answer");
+    client_next(c);
+}
+
+static const char *ssl_error_text(struct bufferevent *bev)
+{
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    static __thread char buf[160];
+
+    if (!e)
+        return evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    ERR_error_string_n(e, buf, sizeof(buf));
+    return buf;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    struct thread *t = c->t;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        c->connected = 1;
+        if (opt.mode == MODE_HANDSHAKE || opt.mode == MODE_HANDSHAKE_SERVER_AUTH)
+            return; /* done when the server closes: it has verified us by then */
+        bufferevent_write(bev, c->dev->request, c->dev->request_len);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        record_error(t, &t->err_timeout, "timed out after %d s", REQUEST_TIMEOUT_S);
+    } else if ((what & BEV_EVENT_EOF) && c->connected &&
+               (opt.mode == MODE_HANDSHAKE || opt.mode == MODE_HANDSHAKE_SERVER_AUTH)) {
+        client_done_ok(c);
+        return;
+    } else if (what & BEV_EVENT_EOF) {
+        record_error(t, &t->err_http, "connection closed before the answer");
+    } else {
+        record_error(t, &t->err_tls, "%s: %s", c->connected ? "after handshake" : "handshake",
+                     ssl_error_text(bev));
+    }
+    client_next(c);
+}
+
+static void client_start(struct client *c)
+{
+    struct thread *t = c->t;
+    struct timeval to = {REQUEST_TIMEOUT_S, 0};
+    int per_client = opt.devices / opt.clients;
+    SSL *ssl;
+
+    if (opt.count > 0 && atomic_fetch_add(&started_total, 1) >= opt.count) {
+        t->stopping = 1;
+        t->active--;
+        if (t->active == 0)
+            event_base_loopexit(t->base, NULL);
+        return;
+    }
+    c->dev = &devices[c->index + opt.clients * c->next_dev];
+    c->next_dev = (c->next_dev + 1) % per_client;
+    c->connected = 0;
+    c->started = now_s();
+    if (opt.rate > 0)
+        c->next_at = (c->next_at > c->started - 1.0 ? c->next_at : c->started) +
+                     (double)opt.clients / opt.rate;
+    ssl = SSL_new(client_ctx);
+    if (!ssl)
+        die("out of memory");
+    SSL_set_tlsext_host_name(ssl, opt.server_name);
+    SSL_set1_host(ssl, opt.server_name);
+    if (c->dev->cert &&
+        (SSL_use_certificate(ssl, c->dev->cert) != 1 || SSL_use_PrivateKey(ssl, c->dev->key) != 1 ||
+         SSL_add1_chain_cert(ssl, inter_cert) != 1))
+        die("cannot set the client certificate of '%s'", c->dev->id);
+    c->bev = bufferevent_openssl_socket_new(t->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev)
+        die("cannot create a TLS bufferevent");
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_set_timeouts(c->bev, &to, &to);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&server_addr, (int)server_addr_len) !=
+        0) {
+        record_error(t, &t->err_tls, "connect: %s", strerror(errno));
+        client_next(c);
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+
+    if (c->t->stopping) {
+        c->t->active--;
+        if (c->t->active == 0)
+            event_base_loopexit(c->t->base, NULL);
+        return;
+    }
+    client_start(c);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct thread *t = arg;
+
+    t->stopping = 1;
+    if (t->active == 0)
+        event_base_loopexit(t->base, NULL);
+}
+
+static void *thread_main(void *arg)
+{
+    struct thread *t = arg;
+
+    if (opt.count == 0) {
+        double left = t_end - now_s();
+        struct timeval tv = {(time_t)left, (suseconds_t)((left - floor(left)) * 1e6)};
+        t->stop_timer = evtimer_new(t->base, on_stop, t);
+        evtimer_add(t->stop_timer, &tv);
+    }
+    for (int i = 0; i < t->n_clients; i++) {
+        struct client *c = &t->clients[i];
+        /* Spread the first starts of a paced run over one period. */
+        double delay = opt.rate > 0 ? (double)opt.clients / opt.rate * c->index / opt.clients : 0;
+        struct timeval tv = {(time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6)};
+
+        c->timer = evtimer_new(t->base, on_timer, c);
+        c->next_at = t_start + delay;
+        t->active++;
+        evtimer_add(c->timer, &tv);
+    }
+    event_base_dispatch(t->base);
+    return NULL;
+}
+
+/* After the run: every acknowledged registration must be in the store. */
+static void verify_store(long *checked, long *lost)
+{
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+
+    *checked = 0;
+    *lost = 0;
+    for (int i = 0; i < opt.devices; i++) {
+        struct device *d = &devices[i];
+        char *out = NULL, want[OP_ID_MAX + 32];
+
+        if (!d->acked)
+            continue;
+        (*checked)++;
+        if (dps_registration_get(c, d->id, &out, &err)) {
+            fprintf(stderr, "dpsbench: LOST '%s' (operation %s): %s\n", d->id, d->op_id, err.msg);
+            (*lost)++;
+            continue;
+        }
+        snprintf(want, sizeof(want), "\"operationId\":\"%s\"", d->op_id);
+        if (!strstr(out, want) || !strstr(out, "\"status\":\"assigned\"")) {
+            fprintf(stderr, "dpsbench: LOST '%s': record is not operation %s: %.300s\n", d->id,
+                    d->op_id, out);
+            (*lost)++;
+        }
+        free(out);
+    }
+    dps_service_client_free(c);
+}
+
+static void run_connections(void)
+{
+    struct thread *threads = xcalloc((size_t)opt.threads, sizeof(*threads));
+    double *all = NULL, elapsed, rate;
+    size_t n_all = 0;
+    long ok = 0, ok_measured = 0, errors = 0, e_tls = 0, e_http = 0, e_status = 0, e_to = 0;
+    long checked = -1, lost = -1;
+    const char *first_error = "";
+    int is_reg = opt.mode == MODE_X509 || opt.mode == MODE_SYMKEY;
+
+    t_start = now_s();
+    t_measure = t_start + opt.warmup_s;
+    t_end = opt.count > 0 ? 1e300 : t_start + opt.duration_s;
+    for (int i = 0; i < opt.threads; i++) {
+        struct thread *t = &threads[i];
+        t->base = event_base_new();
+        if (!t->base)
+            die("cannot create an event base");
+        t->clients = xcalloc((size_t)opt.clients, sizeof(*t->clients));
+    }
+    for (int i = 0; i < opt.clients; i++) {
+        struct thread *t = &threads[i % opt.threads];
+        struct client *c = &t->clients[t->n_clients++];
+        c->t = t;
+        c->index = i;
+    }
+    for (int i = 0; i < opt.threads; i++)
+        if (pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]) != 0)
+            die("cannot start a thread");
+    for (int i = 0; i < opt.threads; i++) {
+        struct thread *t = &threads[i];
+        pthread_join(t->tid, NULL);
+        ok += t->ok;
+        ok_measured += t->ok_measured;
+        errors += t->errors;
+        e_tls += t->err_tls;
+        e_http += t->err_http;
+        e_status += t->err_status;
+        e_to += t->err_timeout;
+        if (!first_error[0] && t->first_error[0])
+            first_error = t->first_error;
+        all = xrealloc(all, (n_all + t->n_lat + 1) * sizeof(*all));
+        memcpy(all + n_all, t->lat, t->n_lat * sizeof(*all));
+        n_all += t->n_lat;
+        if (opt.count > 0 && t->last_done > t_end - 1e299)
+            t_end = t_end > 1e299 ? t->last_done : (t->last_done > t_end ? t->last_done : t_end);
+    }
+    if (opt.count > 0) {
+        t_end = 0;
+        for (int i = 0; i < opt.threads; i++)
+            if (threads[i].last_done > t_end)
+                t_end = threads[i].last_done;
+    }
+    elapsed = t_end - t_measure;
+    rate = elapsed > 0 ? (double)ok_measured / elapsed : 0;
+    qsort(all, n_all, sizeof(*all), cmp_double);
+    if (first_error[0])
+        fprintf(stderr, "dpsbench: first error: %s\n", first_error);
+    if (is_reg)
+        verify_store(&checked, &lost);
+    printf("dpsbench: mode=%s label=%s clients=%d threads=%d devices=%d target_rate=%.0f "
+           "measured_s=%.2f ok=%ld measured=%ld errors=%ld err_tls=%ld err_http=%ld "
+           "err_status=%ld err_timeout=%ld rate=%.1f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
+           "max_ms=%.2f checked=%ld lost=%ld tls=%s\n",
+           mode_names[opt.mode], opt.label, opt.clients, opt.threads, opt.devices, opt.rate,
+           elapsed, ok, ok_measured, errors, e_tls, e_http, e_status, e_to, rate,
+           percentile(all, n_all, 50), percentile(all, n_all, 95), percentile(all, n_all, 99),
+           n_all ? all[n_all - 1] : NAN, checked, lost, opt.tls12 ? "1.2" : "1.3");
+    if (is_reg)
+        printf("| %s | %d | %.1f | %.2f | %.2f | %.2f | %ld | %ld of %ld |\n", opt.label,
+               opt.clients, rate, percentile(all, n_all, 50), percentile(all, n_all, 95),
+               percentile(all, n_all, 99), errors, checked - lost, checked);
+    else
+        printf("| %s | %d | %.1f | %.2f | %.2f | %.2f | %ld | n/a |\n", opt.label, opt.clients,
+               rate, percentile(all, n_all, 50), percentile(all, n_all, 95),
+               percentile(all, n_all, 99), errors);
+    for (int i = 0; i < opt.threads; i++) {
+        for (int j = 0; j < threads[i].n_clients; j++)
+            event_free(threads[i].clients[j].timer);
+        if (threads[i].stop_timer)
+            event_free(threads[i].stop_timer);
+        event_base_free(threads[i].base);
+        free(threads[i].clients);
+        free(threads[i].lat);
+    }
+    free(threads);
+    free(all);
+}
+
+/* ---- the service API on keep-alive connections ---- */
+
+enum svc_op { SVC_CREATE, SVC_GET, SVC_QUERY, SVC_OPS };
+static const char *const svc_names[] = {"enrollment create", "enrollment get", "enrollment query"};
+
+struct svc_thread {
+    pthread_t tid;
+    int index;
+    enum svc_op op;
+    double until;
+    long ok, errors, created;
+    double *lat;
+    size_t n_lat, cap_lat;
+    char first_error[256];
+};
+
+static void *svc_main(void *arg)
+{
+    struct svc_thread *t = arg;
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+    char id[96], body[512];
+
+    for (long i = 0; now_s() < t->until; i++) {
+        char *out = NULL;
+        struct dps_query_page page = {0};
+        struct dps_query q = {.page_size = 100};
+        double t0 = now_s();
+        int rc;
+
+        snprintf(id, sizeof(id), "svc-%02d-%07ld", t->index,
+                 t->op == SVC_CREATE ? i : i % (t->created ? t->created : 1));
+        switch (t->op) {
+        case SVC_CREATE:
+            snprintf(body, sizeof(body),
+                     "{\"registrationId\":\"%s\",\"attestation\":{\"type\":\"symmetricKey\"},"
+                     "\"initialTwin\":{\"tags\":{\"line\":\"%d\"}}}",
+                     id, t->index);
+            rc = dps_enrollment_put(c, id, body, NULL, &out, &err);
+            break;
+        case SVC_GET:
+            rc = dps_enrollment_get(c, id, &out, &err);
+            break;
+        default:
+            rc = dps_enrollment_query(c, &q, &page, &err);
+            dps_query_page_release(&page);
+            break;
+        }
+        free(out);
+        if (rc) {
+            t->errors++;
+            if (!t->first_error[0])
+                snprintf(t->first_error, sizeof(t->first_error), "%s", err.msg);
+            continue;
+        }
+        t->ok++;
+        if (t->n_lat == t->cap_lat) {
+            t->cap_lat = t->cap_lat ? t->cap_lat * 2 : 4096;
+            t->lat = xrealloc(t->lat, t->cap_lat * sizeof(*t->lat));
+        }
+        t->lat[t->n_lat++] = (now_s() - t0) * 1000.0;
+    }
+    dps_service_client_free(c);
+    return NULL;
+}
+
+static void run_service(void)
+{
+    struct svc_thread *ts = xcalloc((size_t)opt.clients, sizeof(*ts));
+    double phase = opt.duration_s / SVC_OPS;
+
+    for (int op = 0; op < SVC_OPS; op++) {
+        double t0 = now_s(), elapsed;
+        long ok = 0, errors = 0;
+        double *all = NULL;
+        size_t n_all = 0;
+
+        for (int i = 0; i < opt.clients; i++) {
+            ts[i].index = i;
+            ts[i].op = (enum svc_op)op;
+            ts[i].until = t0 + phase;
+            if (op == SVC_GET)
+                ts[i].created = ts[i].ok;
+            ts[i].ok = ts[i].errors = 0;
+            ts[i].n_lat = 0;
+            if (pthread_create(&ts[i].tid, NULL, svc_main, &ts[i]) != 0)
+                die("cannot start a thread");
+        }
+        for (int i = 0; i < opt.clients; i++) {
+            pthread_join(ts[i].tid, NULL);
+            ok += ts[i].ok;
+            errors += ts[i].errors;
+            all = xrealloc(all, (n_all + ts[i].n_lat + 1) * sizeof(*all));
+            memcpy(all + n_all, ts[i].lat, ts[i].n_lat * sizeof(*all));
+            n_all += ts[i].n_lat;
+            if (ts[i].first_error[0])
+                fprintf(stderr, "dpsbench: %s: %s\n", svc_names[op], ts[i].first_error);
+        }
+        elapsed = now_s() - t0;
+        qsort(all, n_all, sizeof(*all), cmp_double);
+        printf("dpsbench: mode=service op=%s clients=%d measured_s=%.2f ok=%ld errors=%ld "
+               "rate=%.1f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f\n",
+               svc_names[op] + 11, opt.clients, elapsed, ok, errors, (double)ok / elapsed,
+               percentile(all, n_all, 50), percentile(all, n_all, 95), percentile(all, n_all, 99));
+        printf("| %s | %d | %.1f | %.2f | %.2f | %.2f | %ld | n/a |\n", svc_names[op], opt.clients,
+               (double)ok / elapsed, percentile(all, n_all, 50), percentile(all, n_all, 95),
+               percentile(all, n_all, 99), errors);
+        free(all);
+    }
+    for (int i = 0; i < opt.clients; i++)
+        free(ts[i].lat);
+    free(ts);
+}
+
+/* ---- one query page, timed: first pages and a page deep in the set ---- */
+
+static void time_pages(const char *what, int deep)
+{
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+    struct dps_query_page page = {0};
+    char *cursor = NULL;
+    double lat[64];
+    int n = (int)(opt.count > 0 && opt.count < 64 ? opt.count : 20);
+
+    for (int i = 0; i < deep; i++) {
+        struct dps_query q = {.page_size = 1000, .continuation = cursor};
+        int rc = strcmp(what, "registrations") == 0
+                     ? dps_registration_query(c, opt.group, &q, &page, &err)
+                     : dps_enrollment_query(c, &q, &page, &err);
+        if (rc)
+            die("%s query: %s", what, err.msg);
+        free(cursor);
+        cursor = page.continuation ? xstrdup(page.continuation) : NULL;
+        dps_query_page_release(&page);
+        if (!cursor)
+            break;
+    }
+    for (int i = 0; i < n; i++) {
+        struct dps_query q = {.page_size = 100, .continuation = cursor};
+        double t0 = now_s();
+        int rc = strcmp(what, "registrations") == 0
+                     ? dps_registration_query(c, opt.group, &q, &page, &err)
+                     : dps_enrollment_query(c, &q, &page, &err);
+        if (rc)
+            die("%s query: %s", what, err.msg);
+        lat[i] = (now_s() - t0) * 1000.0;
+        if (!page.items || strlen(page.items) < 3)
+            die("%s query returned an empty page", what);
+        dps_query_page_release(&page);
+    }
+    free(cursor);
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
+    printf("dpsbench: mode=query-page what=%s skip_pages_of_1000=%d pages=%d p50_ms=%.2f "
+           "max_ms=%.2f\n",
+           what, deep, n, percentile(lat, (size_t)n, 50), lat[n - 1]);
+    dps_service_client_free(c);
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: dpsbench MODE [options]\n"
+            "modes:\n"
+            "  pki                     make root.pem, inter.pem, inter.key in --pki\n"
+            "  x509                    X.509 registrations over HTTPS (enrolls --group)\n"
+            "  symkey                  symmetric-key registrations over HTTPS (enrolls --group)\n"
+            "  handshake               mutual-TLS handshakes only (against bench/tlsserver)\n"
+            "  handshake-server-auth   TLS handshakes without a client certificate\n"
+            "  service                 enrollment create/get/query on keep-alive connections\n"
+            "  query-page              time query pages of enrollments and of --group's records\n"
+            "options:\n"
+            "  --connect HOST:PORT     server address (required but for pki)\n"
+            "  --data-dir DIR          dpsd's data directory (connection string, id scope, CA)\n"
+            "  --ca FILE               trust for the server certificate (default DIR/tls/ca.pem)\n"
+            "  --server-name NAME      SNI and certificate name (default localhost)\n"
+            "  --pki DIR               bench PKI directory (default bench-pki)\n"
+            "  --group ID              enrollment group id (default bench-MODE)\n"
+            "  --clients N             concurrent clients (default 16)\n"
+            "  --threads N             client threads (default: CPUs)\n"
+            "  --devices K             devices, at least --clients (default 1000)\n"
+            "  --duration S            seconds to run (default 10)\n"
+            "  --warmup S              first seconds not measured (default 1)\n"
+            "  --count N               stop after N attempts instead of a duration\n"
+            "  --rate R                pace all clients to R attempts/s (default: no pacing)\n"
+            "  --tls12                 use TLS 1.2 (default: TLS 1.3)\n"
+            "  --label TEXT            first cell of the Markdown row\n");
+}
+
+static double parse_num(const char *name, const char *s, double lo, double hi)
+{
+    char *end = NULL;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || !end || *end || end == s || v < lo || v > hi)
+        die("'%s' must be a number from %g to %g, got '%s'", name, lo, hi, s);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"connect", required_argument, NULL, 'C'},
+                                             {"data-dir", required_argument, NULL, 'D'},
+                                             {"ca", required_argument, NULL, 'a'},
+                                             {"server-name", required_argument, NULL, 'n'},
+                                             {"pki", required_argument, NULL, 'p'},
+                                             {"group", required_argument, NULL, 'g'},
+                                             {"clients", required_argument, NULL, 'c'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"devices", required_argument, NULL, 'k'},
+                                             {"duration", required_argument, NULL, 'd'},
+                                             {"warmup", required_argument, NULL, 'w'},
+                                             {"count", required_argument, NULL, 'N'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"tls12", no_argument, NULL, '2'},
+                                             {"label", required_argument, NULL, 'l'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    char group_buf[64], ca_buf[1024];
+    int ch, m;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (m = 0; m < (int)(sizeof(mode_names) / sizeof(*mode_names)); m++)
+        if (strcmp(argv[1], mode_names[m]) == 0)
+            break;
+    if (m == (int)(sizeof(mode_names) / sizeof(*mode_names)))
+        die("unknown mode '%s' (see --help)", argv[1]);
+    opt.mode = (enum mode)m;
+    opt.pki_dir = "bench-pki";
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'C':
+            opt.connect = optarg;
+            break;
+        case 'D':
+            opt.data_dir = optarg;
+            break;
+        case 'a':
+            opt.ca_file = optarg;
+            break;
+        case 'n':
+            opt.server_name = optarg;
+            break;
+        case 'p':
+            opt.pki_dir = optarg;
+            break;
+        case 'g':
+            opt.group = optarg;
+            break;
+        case 'c':
+            opt.clients = (int)parse_num("--clients", optarg, 1, MAX_CLIENTS);
+            break;
+        case 't':
+            opt.threads = (int)parse_num("--threads", optarg, 1, MAX_THREADS);
+            break;
+        case 'k':
+            opt.devices = (int)parse_num("--devices", optarg, 1, MAX_DEVICES);
+            break;
+        case 'd':
+            opt.duration_s = parse_num("--duration", optarg, 0.1, 86400);
+            break;
+        case 'w':
+            opt.warmup_s = parse_num("--warmup", optarg, 0, 3600);
+            break;
+        case 'N':
+            opt.count = (long)parse_num("--count", optarg, 1, 1e12);
+            break;
+        case 'r':
+            opt.rate = parse_num("--rate", optarg, 0, 1e7);
+            break;
+        case '2':
+            opt.tls12 = 1;
+            break;
+        case 'l':
+            opt.label = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc)
+        die("unexpected argument '%s'", argv[optind]);
+    if (opt.mode == MODE_PKI) {
+        pki_make();
+        return 0;
+    }
+    if (!opt.connect)
+        die("'--connect' is required");
+    if (!opt.group) {
+        snprintf(group_buf, sizeof(group_buf), "bench-%s", mode_names[opt.mode]);
+        opt.group = group_buf;
+    }
+    if (!opt.label)
+        opt.label = mode_names[opt.mode];
+    if (opt.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        opt.threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    }
+    if (opt.threads > opt.clients)
+        opt.threads = opt.clients;
+    if (opt.devices < opt.clients)
+        die("'--devices' (%d) must be at least '--clients' (%d)", opt.devices, opt.clients);
+    if (opt.count > 0)
+        opt.warmup_s = 0;
+    if (opt.data_dir && !opt.ca_file) {
+        snprintf(ca_buf, sizeof(ca_buf), "%s/tls/ca.pem", opt.data_dir);
+        opt.ca_file = ca_buf;
+    }
+    if (!opt.ca_file)
+        die("'--ca' or '--data-dir' is required");
+    if (opt.mode != MODE_HANDSHAKE && opt.mode != MODE_HANDSHAKE_SERVER_AUTH) {
+        if (!opt.data_dir)
+            die("'--data-dir' is required for mode '%s'", mode_names[opt.mode]);
+        conn_string = read_text(opt.data_dir, "connection-string");
+        id_scope = read_text(opt.data_dir, "id-scope");
+    }
+    resolve(opt.connect);
+    client_ctx_init();
+    switch (opt.mode) {
+    case MODE_X509:
+        enroll_x509_group();
+        devices_make_x509(1);
+        run_connections();
+        break;
+    case MODE_SYMKEY: {
+        char *key = enroll_symkey_group();
+        devices_make_symkey(key);
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+        run_connections();
+        break;
+    }
+    case MODE_HANDSHAKE:
+        devices_make_x509(0);
+        run_connections();
+        break;
+    case MODE_HANDSHAKE_SERVER_AUTH:
+        devices = xcalloc((size_t)opt.devices, sizeof(*devices));
+        run_connections();
+        break;
+    case MODE_SERVICE:
+        run_service();
+        break;
+    case MODE_QUERY_PAGE:
+        time_pages("enrollments", 0);
+        time_pages("enrollments", 500);
+        time_pages("registrations", 0);
+        break;
+    case MODE_PKI:
+        break;
+    }
+    for (int i = 0; devices && i < opt.devices; i++) {
+        X509_free(devices[i].cert);
+        EVP_PKEY_free(devices[i].key);
+        free(devices[i].request);
+    }
+    free(devices);
+    X509_free(inter_cert);
+    SSL_CTX_free(client_ctx);
+    free(conn_string);
+    free(id_scope);
+    return 0;
+}
