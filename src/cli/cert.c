@@ -288,6 +288,29 @@ struct outputs {
     int written_pem, written_key, written_chain;
 };
 
+/*
+ * Creates the missing folders of prefix's directory part, mode 0700 as they
+ * will hold private keys, so that `--out pki/root` works in a fresh checkout.
+ */
+static int make_parents(const char *prefix, struct dps_error *err)
+{
+    char dir[PATH_BUF];
+    struct stat st;
+
+    if (snprintf(dir, sizeof(dir), "%s", prefix) >= (int)sizeof(dir))
+        return dps_error_set(err, DPS_ERR_INVAL, "output prefix '%s' is too long", prefix);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (stat(dir, &st) != 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return dps_error_set(err, DPS_ERR_IO, "cannot create folder '%s': %s", dir,
+                                 strerror(errno));
+        *p = '/';
+    }
+    return DPS_OK;
+}
+
 static int outputs_init(struct outputs *o, const char *prefix, int with_chain, int force,
                         struct dps_error *err)
 {
@@ -305,7 +328,7 @@ static int outputs_init(struct outputs *o, const char *prefix, int with_chain, i
                                  "'%s' exists: nothing written (use --force to replace it)",
                                  paths[i]);
     }
-    return DPS_OK;
+    return make_parents(prefix, err);
 }
 
 /* Removes what this run created, so a failure leaves no partial set of files. */

@@ -110,6 +110,13 @@ class CertTest(unittest.TestCase):
                 self.assertIn("-----BEGIN PRIVATE KEY-----", f.read())
         self.assertEqual(os.stat(self.p("dev.pem")).st_mode & 0o777, 0o644)
 
+    def test_creates_missing_folders(self):
+        self.cert("create-root", "--subject", "CN=Nested", "--out", "pki/a/root")
+        self.cert("create-device", "--ca", "pki/a/root", "--registration-id", "dev-2", "--out",
+                  "pki/b/dev-2")
+        self.assertEqual(os.stat(self.p("pki/a")).st_mode & 0o777, 0o700)
+        openssl("verify", "-CAfile", self.p("pki/a/root.pem"), self.p("pki/b/dev-2.pem"))
+
     def test_verification_certificate(self):
         self.pki()
         code = "3A1F9C0D8E7B6A5F4E3D2C1B0A99887766554433221100FF"
