@@ -200,6 +200,34 @@ int dps_registration_query(struct dps_service_client *c, const char *group_id,
                            struct dps_error *err);
 
 /*
+ * Reads one page of a device's registration attempts, newest first: dpsd's
+ * extension (GET /registrations/{id}/attempts, right RegistrationStatusRead).
+ * Every attempt, successful or not, is kept with the decision trace that
+ * explains it, so this is where an operator learns why a device was refused.
+ *
+ * registration_id: the device's id (upper case is accepted, as a device may
+ *   have asked with it).
+ * q: page_size (server default 50, at most 1000) and continuation; its query
+ *   text is ignored. NULL reads the newest page.
+ * page: on DPS_OK, items is a JSON array of attempts, each
+ *   {"attemptId", "timeUtc", "success", "status" ("assigned", "failed",
+ *   "disabled", "unauthorized"), "operationId", "trackingId",
+ *   "registrationId", "apiVersion", "attestationType",
+ *   "enrollment": {"kind", "id"} or null, "trace": {"errorCode", "summary",
+ *   "deviceMessage", "steps": [...]}, "registrationState"}; continuation is
+ *   set when older attempts remain; item_type is "RegistrationAttempt".
+ *   Release it with dps_query_page_release().
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL (no or malformed id); DPS_ERR_AUTH,
+ * DPS_ERR_FORBIDDEN (the policy lacks RegistrationStatusRead); DPS_ERR_NOT_FOUND
+ * (a server without the extension, such as Azure); the transport errors above.
+ * A device that never tried gives DPS_OK and an empty array.
+ */
+int dps_registration_attempts(struct dps_service_client *c, const char *registration_id,
+                              const struct dps_query *q, struct dps_query_page *page,
+                              struct dps_error *err);
+
+/*
  * ---- shared access policies (/policies): dpsd's extension ----
  *
  * Azure manages policies through its ARM management plane; dpsd offers them

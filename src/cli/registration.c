@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpsctl registration: show, list (per enrollment group) and delete device
- * registration states through libdps.
+ * registration states, and read a device's attempt history, through libdps.
  */
 #include "core/common.h"
 #include "cli/cli.h"
@@ -111,8 +111,61 @@ static int reg_delete(struct dps_service_client *c, const struct cli_args *a)
     return CLI_OK;
 }
 
+/*
+ * One attempt as a block: the time, the outcome and where it led, the
+ * tracking id a device reported, then the decision trace the server kept.
+ */
+static void print_attempt(const json_t *a)
+{
+    const json_t *trace = json_object_get(a, "trace");
+    const json_t *enr = json_object_get(a, "enrollment");
+    const json_t *state = json_object_get(a, "registrationState");
+    const json_t *code = json_object_get(trace, "errorCode");
+    const json_t *step;
+    char line[512];
+    size_t i;
+
+    printf("%s  %s", str(a, "timeUtc") ? str(a, "timeUtc") : "?",
+           str(a, "status") ? str(a, "status") : "?");
+    if (json_is_integer(code) && json_integer_value(code) != 0)
+        printf(" (%lld)", (long long)json_integer_value(code));
+    if (str(a, "attestationType"))
+        printf("  %s", str(a, "attestationType"));
+    printf("\n");
+    if (str(enr, "id")) {
+        snprintf(line, sizeof(line), "%s '%s'", str(enr, "kind") ? str(enr, "kind") : "enrollment",
+                 str(enr, "id"));
+        cli_print_field("  Enrollment", line);
+    }
+    if (str(state, "assignedHub")) {
+        snprintf(line, sizeof(line), "%s (device id '%s')", str(state, "assignedHub"),
+                 str(state, "deviceId") ? str(state, "deviceId") : "?");
+        cli_print_field("  Assigned", line);
+    }
+    cli_print_field("  Tracking id", str(a, "trackingId"));
+    cli_print_field("  Operation id", str(a, "operationId"));
+    cli_print_field("  Summary", str(trace, "summary"));
+    cli_print_field("  Device saw", str(trace, "deviceMessage"));
+    json_array_foreach(json_object_get(trace, "steps"), i, step)
+    {
+        if (json_is_string(step))
+            printf("    - %s\n", json_string_value(step));
+    }
+    printf("\n");
+}
+
+static int reg_history(struct dps_service_client *c, const struct cli_args *a)
+{
+    const char *id = id_of(a);
+
+    if (!id)
+        return CLI_USAGE;
+    return cli_list_pages(c, a, dps_registration_attempts, id, print_attempt);
+}
+
 static const enum cli_opt show_opts[] = {OPT_REGISTRATION_ID, OPT_END};
 static const enum cli_opt list_opts[] = {OPT_GROUP, OPT_PAGE_SIZE, OPT_MAX, OPT_END};
+static const enum cli_opt history_opts[] = {OPT_REGISTRATION_ID, OPT_PAGE_SIZE, OPT_MAX, OPT_END};
 static const enum cli_opt delete_opts[] = {OPT_REGISTRATION_ID, OPT_ETAG, OPT_IF_MATCH, OPT_END};
 
 static const struct cli_sub subs[] = {
@@ -122,6 +175,13 @@ static const struct cli_sub subs[] = {
     {"list", "--group ID [--page-size N] [--max N] [options]",
      "List the registration states of the devices of an enrollment group.", list_opts, false, false,
      reg_list},
+    {"history", "--registration-id ID [--max N] [--page-size N] [options]",
+     "Show a device's registration attempts, newest first, each with its time, outcome,\n"
+     "tracking id and the decision trace: which enrollments were considered, why each was\n"
+     "passed over, which link of a certificate chain failed and what to fix. A device's\n"
+     "error carries a tracking id; find it here. --json prints the attempts as returned\n"
+     "by GET /registrations/{id}/attempts (dpsd only).",
+     history_opts, true, false, reg_history},
     {"delete", "--registration-id ID [--etag ETAG] [options]",
      "Delete a registration state; the device's next registration is a first one.\n"
      "The device stays in its IoT hub.",
@@ -130,6 +190,8 @@ static const struct cli_sub subs[] = {
 
 int cmd_registration(int argc, char **argv)
 {
-    return cli_group_run("registration", "Inspect and delete device registration states.", subs,
-                         ARRAY_SIZE(subs), argc, argv);
+    return cli_group_run(
+        "registration",
+        "Inspect and delete device registration states and read their attempt history.", subs,
+        ARRAY_SIZE(subs), argc, argv);
 }

@@ -405,30 +405,16 @@ static int obj_bulk(struct dps_service_client *c, const char *prefix, const char
     return rc ? rc : call_body(c, &k, out, err);
 }
 
-static int obj_query(struct dps_service_client *c, const char *prefix, const char *id,
-                     const struct dps_query *q, struct dps_query_page *page, struct dps_error *err)
+/* A paged call: the answer's body is the page's array, its headers the continuation. */
+static int call_page(struct dps_service_client *c, const struct call *k,
+                     struct dps_query_page *page, struct dps_error *err)
 {
-    static const struct dps_query first;
     struct dps_query_page p = {0};
     struct https_response r = {0};
-    struct call k = {"POST", prefix, id, "/query", NULL, 0, NULL, NULL};
-    json_t *spec = NULL;
-    char *body = NULL;
     const char *h;
     int rc;
 
-    if (!q)
-        q = &first;
-    k.query = q;
-    spec = json_pack("{s:s}", "query", q->query ? q->query : "SELECT *");
-    body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
-    if (!body) {
-        rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    k.body = body;
-    k.body_len = strlen(body);
-    rc = call_send(c, &k, &r, err);
+    rc = call_send(c, k, &r, err);
     if (rc != DPS_OK)
         goto out;
     p.items = r.body;
@@ -449,6 +435,31 @@ static int obj_query(struct dps_service_client *c, const char *prefix, const cha
 out:
     dps_query_page_release(&p);
     https_response_release(&r);
+    return rc;
+}
+
+static int obj_query(struct dps_service_client *c, const char *prefix, const char *id,
+                     const struct dps_query *q, struct dps_query_page *page, struct dps_error *err)
+{
+    static const struct dps_query first;
+    struct call k = {"POST", prefix, id, "/query", NULL, 0, NULL, NULL};
+    json_t *spec = NULL;
+    char *body = NULL;
+    int rc;
+
+    if (!q)
+        q = &first;
+    k.query = q;
+    spec = json_pack("{s:s}", "query", q->query ? q->query : "SELECT *");
+    body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    if (!body) {
+        rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    k.body = body;
+    k.body_len = strlen(body);
+    rc = call_page(c, &k, page, err);
+out:
     free(body);
     json_decref(spec);
     return rc;
@@ -551,6 +562,19 @@ int dps_registration_query(struct dps_service_client *c, const char *group_id,
     if (!group_id)
         return dps_error_set(err, DPS_ERR_INVAL, "no enrollment group id given");
     return obj_query(c, REGISTRATIONS, group_id, q, page, err);
+}
+
+int dps_registration_attempts(struct dps_service_client *c, const char *registration_id,
+                              const struct dps_query *q, struct dps_query_page *page,
+                              struct dps_error *err)
+{
+    static const struct dps_query first;
+    struct call k = {"GET", REGISTRATIONS, registration_id, "/attempts", NULL, 0, NULL, NULL};
+
+    if (!registration_id)
+        return dps_error_set(err, DPS_ERR_INVAL, "no registration id given");
+    k.query = q ? q : &first;
+    return call_page(c, &k, page, err);
 }
 
 int dps_policy_list(struct dps_service_client *c, char **out, struct dps_error *err)

@@ -464,6 +464,44 @@ def test_dpsctl_register():
     assert p.returncode == 2, (p.returncode, p.stderr)
 
 
+def dpsctl_service(*args):
+    cs = "HostName=%s;SharedAccessKeyName=%s;SharedAccessKey=%s" % (D.host, D.policy, D.key)
+    return subprocess.run(
+        [DPSCTL] + list(args) + ["--connection-string", cs, "--connect-to", "127.0.0.1:%d" % D.port,
+                                 "--ca-file", D.ca],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_dpsctl_registration_history():
+    # dev-old: one refused attempt with its reason; dev-x1: assigned attempts and a refusal.
+    p = dpsctl_service("registration", "history", "dev-old")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    a = attempts("dev-old")[0]
+    assert "unauthorized (401002)" in p.stdout and a["trackingId"] in p.stdout, p.stdout
+    assert "expired" in p.stdout and a["timeUtc"] in p.stdout, p.stdout
+    p = dpsctl_service("registration", "history", "--registration-id", "dev-x1", "--json")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert json.loads(p.stdout) == attempts("dev-x1"), p.stdout
+    # Paging: one attempt per request still yields every attempt, newest first.
+    p = dpsctl_service("registration", "history", "dev-x1", "--page-size", "1", "--json")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert [x["attemptId"] for x in json.loads(p.stdout)] == \
+        [x["attemptId"] for x in attempts("dev-x1")], p.stdout
+    p = dpsctl_service("registration", "history", "dev-x1", "--max", "2")
+    assert p.returncode == 0 and p.stdout.count("Tracking id") == 2, p.stdout
+    assert "assigned" in p.stdout and "root-group" in p.stdout and "hub-" in p.stdout, p.stdout
+    # A device that never tried: no attempts, no error.
+    p = dpsctl_service("registration", "history", "never-tried", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout) == [], (p.stdout, p.stderr)
+    # Bad id and missing id.
+    p = dpsctl_service("registration", "history", "bad!id")
+    assert p.returncode != 0 and p.stderr, (p.returncode, p.stderr)
+    p = dpsctl_service("registration", "history")
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    p = subprocess.run([DPSCTL, "registration", "history", "--help"], stdout=subprocess.PIPE, text=True)
+    assert p.returncode == 0 and "tracking id" in p.stdout, p.stdout
+
+
 def test_attempts_need_rights():
     r = call("GET", "/registrations/dev-x1/attempts?api-version=2021-10-01")
     error_of(r, 401)
@@ -489,7 +527,7 @@ def main():
                   test_x509_group_intermediate_and_disabled, test_x509_individual,
                   test_x509_negatives, test_x509_negatives_dates_forgery_case,
                   test_x509_disabled_individual_in_enabled_group, test_symmetric_key, test_bad_input, test_dpsctl_register,
-                  test_attempts_need_rights]:
+                  test_dpsctl_registration_history, test_attempts_need_rights]:
             test(t)
     finally:
         rc = D.stop()
