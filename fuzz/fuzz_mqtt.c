@@ -7,7 +7,7 @@
  */
 #include "core/common.h"
 #include "core/dps_mqtt.h"
-#include "server/mqtt_codec.h"
+#include "core/mqtt_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

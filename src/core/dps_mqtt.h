@@ -4,7 +4,7 @@
  * register and poll topics a device publishes to, the one filter it may
  * subscribe to, and the response topics it reads. Pure string work with
  * bounded fixed-size results: no allocation, no sockets, no MQTT framing
- * (that is server/mqtt_codec.h). Linked into libdps for the client side.
+ * (that is core/mqtt_codec.h). Linked into libdps for the client side.
  */
 #ifndef DPS_CORE_DPS_MQTT_H
 #define DPS_CORE_DPS_MQTT_H

@@ -5,7 +5,7 @@
  * encoders run the same field walk twice, once to measure and once to write.
  */
 #include "core/common.h"
-#include "server/mqtt_codec.h"
+#include "core/mqtt_codec.h"
 
 #include <stdarg.h>
 

@@ -6,8 +6,8 @@
  * packet borrows its strings from the input. The session layer decides
  * which packets a peer may send; this file only knows the wire format.
  */
-#ifndef DPS_SERVER_MQTT_CODEC_H
-#define DPS_SERVER_MQTT_CODEC_H
+#ifndef DPS_CORE_MQTT_CODEC_H
+#define DPS_CORE_MQTT_CODEC_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
  * incomplete; each rule of the specification refused with a reason.
  */
 #include "core/common.h"
-#include "server/mqtt_codec.h"
+#include "core/mqtt_codec.h"
 
 #include "../t.h"
 
