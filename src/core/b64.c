@@ -159,7 +159,7 @@ int b64_decode(const char *in, size_t len, int flags, unsigned char **out, size_
     return DPS_OK;
 }
 
-static int hex_value(unsigned char c)
+int pct_hex_value(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -178,8 +178,8 @@ int pct_decode(const char *in, size_t len, char **out, size_t *out_len)
     for (size_t i = 0; i < len; i++) {
         if (in[i] != '%')
             continue;
-        if (i + 2 >= len || hex_value((unsigned char)in[i + 1]) < 0 ||
-            hex_value((unsigned char)in[i + 2]) < 0)
+        if (i + 2 >= len || pct_hex_value((unsigned char)in[i + 1]) < 0 ||
+            pct_hex_value((unsigned char)in[i + 2]) < 0)
             return DPS_ERR_INVAL;
         i += 2;
     }
@@ -188,8 +188,8 @@ int pct_decode(const char *in, size_t len, char **out, size_t *out_len)
         return DPS_ERR_NOMEM;
     for (size_t i = 0; i < len; i++) {
         if (in[i] == '%') {
-            s[o++] = (char)(hex_value((unsigned char)in[i + 1]) << 4 |
-                            hex_value((unsigned char)in[i + 2]));
+            s[o++] = (char)(pct_hex_value((unsigned char)in[i + 1]) << 4 |
+                            pct_hex_value((unsigned char)in[i + 2]));
             i += 2;
         } else {
             s[o++] = in[i];

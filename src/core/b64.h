@@ -60,6 +60,9 @@ int b64_decode(const char *in, size_t len, int flags, unsigned char **out, size_
  */
 int b64_is_valid(const char *in, size_t len, int flags, size_t *decoded_len);
 
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int pct_hex_value(int c);
+
 /*
  * Percent-decodes in[0..len): "%XX" (either hex case) becomes one byte,
  * everything else is copied; '+' is kept as '+' (SAS tokens carry base64).

@@ -22,17 +22,6 @@ static void trim(const char **p, size_t *n)
         (*n)--;
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 void connstr_free(struct connstr *cs)
 {
     if (!cs)
@@ -107,7 +96,7 @@ int connstr_parse(const char *s, size_t len, struct connstr **out, struct dps_er
         }
         if (!slot)
             continue; /* unknown names are ignored, as the Azure SDKs do */
-        *slot = dup_n(value, value_len);
+        *slot = strndup(value, value_len);
         if (!*slot) {
             rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
             goto out;

@@ -53,17 +53,6 @@ static int fail(struct dps_error *err, int result, const char *fmt, ...)
     return result;
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 void sas_token_free(struct sas_token *t)
 {
     if (!t)
@@ -229,7 +218,7 @@ static int parse_field(struct sas_token *t, const char *k, size_t k_len, const c
     switch (which) {
     case 0: /* sr: keep both forms, the one sent is the one signed */
         t->sr_decoded = decoded;
-        t->sr = dup_n(v, v_len);
+        t->sr = strndup(v, v_len);
         if (!t->sr)
             return fail(err, SAS_ERR_NOMEM, "out of memory");
         return SAS_OK;
@@ -262,7 +251,7 @@ static int parse_field(struct sas_token *t, const char *k, size_t k_len, const c
             e = e * 10 + (v[i] - '0');
         }
         t->expiry = e;
-        t->se = dup_n(v, v_len);
+        t->se = strndup(v, v_len);
         if (!t->se)
             return fail(err, SAS_ERR_NOMEM, "out of memory");
         return SAS_OK;

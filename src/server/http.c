@@ -7,6 +7,8 @@
 #include "core/common.h"
 #include "server/http.h"
 
+#include "core/b64.h"
+
 #include <ctype.h>
 #include <http_parser.h>
 #include <jansson.h>
@@ -363,16 +365,6 @@ const char *http_request_param(const struct http_request *req, const char *name)
     return NULL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 char *http_percent_decode(const char *s, size_t len, bool plus_is_space)
 {
     char *out = xmalloc(len + 1);
@@ -384,8 +376,8 @@ char *http_percent_decode(const char *s, size_t len, bool plus_is_space)
             int hi, lo;
             if (i + 2 >= len)
                 goto bad;
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
+            hi = pct_hex_value((unsigned char)s[i + 1]);
+            lo = pct_hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 goto bad;
             c = (char)(hi * 16 + lo);
