@@ -8,9 +8,11 @@
 
 #include <openssl/crypto.h>
 
+#include "server/ca_api.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/device_api.h"
+#include "server/explain.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/portal.h"
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
     struct service_api *api = NULL;
     struct device_api *device = NULL;
     struct portal *portal = NULL;
+    struct ca_api *ca = NULL;
+    struct explain *explain = NULL;
     SSL_CTX *ssl = NULL;
     int rc, status = 1;
 
@@ -69,6 +73,14 @@ int main(int argc, char **argv)
         goto out;
     }
     service_api_add_routes(api, router);
+    /* CA certificates and explain before the device API, whose {idScope} would take their paths. */
+    if ((rc = ca_api_new(&cfg, &ca, &err)) != DPS_OK ||
+        (rc = explain_new(&cfg, dd.id_scope, &explain, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    ca_api_add_routes(ca, router);
+    explain_add_routes(explain, router);
     if ((rc = device_api_new(&cfg, dd.id_scope, &device, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
@@ -103,6 +115,8 @@ out:
     http_router_free(router);
     service_api_free(api);
     device_api_free(device);
+    ca_api_free(ca);
+    explain_free(explain);
     portal_free(portal);
     SSL_CTX_free(ssl);
     datadir_release(&dd);
