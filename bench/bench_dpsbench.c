@@ -1150,7 +1150,7 @@ int main(int argc, char **argv)
         break;
     case MODE_QUERY_PAGE:
         time_pages("enrollments", 0);
-        time_pages("enrollments", 500);
+        time_pages("enrollments", 100);
         time_pages("registrations", 0);
         break;
     case MODE_PKI:

@@ -1,6 +1,146 @@
 #!/usr/bin/env bash
-# Runs the benchmarks and writes bench/RESULTS.md.
+# SPDX-License-Identifier: MIT
+# Runs the benchmarks of `make bench` against a fresh dpsd on loopback and
+# writes bench/RESULTS.md; the last line printed is the headline ratio. It
+# builds nothing: the binaries come from DPS_BUILD_DIR (default build/).
+#
+# Environment:
+#   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
+#   DPS_BENCH_SECONDS    seconds per measured run (default 10)
+#   DPS_BENCH_CLIENTS    concurrent clients (default 16)
+#   DPS_BENCH_SCALE      "full" for 10,000,000 registration records (default 1,000,000)
+#   DPS_BENCH_ENROLLMENTS, DPS_BENCH_REGISTRATIONS  smaller scale figures for a quick try
+#   DPS_BENCH_OUT        where to write the results (default bench/RESULTS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "bench: no benchmarks yet" >&2
-exit 1
+
+BUILD=${DPS_BUILD_DIR:-build}
+SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-10}
+CLIENTS=${DPS_BENCH_CLIENTS:-16}
+OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
+WORKERS=$(nproc)
+ENROLLMENTS=${DPS_BENCH_ENROLLMENTS:-1000000}
+if [ "${DPS_BENCH_SCALE:-}" = full ]; then
+    REGISTRATIONS=10000000
+else
+    REGISTRATIONS=${DPS_BENCH_REGISTRATIONS:-1000000}
+fi
+
+for b in dpsd bench/dpsbench bench/tlsserver bench/bench_scale; do
+    if [ ! -x "$BUILD/$b" ]; then
+        echo "bench: '$BUILD/$b' is missing: build first (make build)" >&2
+        exit 1
+    fi
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dps-bench.XXXXXX")
+RAW=$WORK/raw.txt
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port seconds
+    local deadline=$((SECONDS + $2))
+    while ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "bench: nothing listens on port $1 after $2 s" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+DPSD_PID=
+start_dpsd() { # data-dir port
+    "$BUILD/dpsd" --data-dir "$1" --hostname localhost --https-listen "127.0.0.1:$2" \
+        --linked-hub hub-a.example.net --workers "$WORKERS" >>"$WORK/dpsd.log" 2>&1 &
+    DPSD_PID=$!
+    PIDS+=("$DPSD_PID")
+    wait_port "$2" 600
+}
+
+stop_dpsd() {
+    kill -TERM "$DPSD_PID"
+    wait "$DPSD_PID" || true
+}
+
+rss_kb() { # pid field
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+bench() { # dpsbench arguments...
+    "$BUILD/bench/dpsbench" "$@" 2>>"$WORK/dpsbench.err" | tee -a "$RAW" | grep '^dpsbench:' >&2
+}
+
+echo "meta: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$SECONDS_PER_RUN clients=$CLIENTS" \
+    "workers=$WORKERS build=$BUILD commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
+    "load_before=$(cut -d' ' -f1 /proc/loadavg)" >"$RAW"
+
+# ---- registrations and their baselines ----
+DATA=$WORK/data
+PORT=$(free_port)
+start_dpsd "$DATA" "$PORT"
+"$BUILD/bench/dpsbench" pki --pki "$WORK/pki"
+TPORT=$(free_port)
+"$BUILD/bench/tlsserver" --listen "127.0.0.1:$TPORT" --cert "$DATA/tls/server.pem" \
+    --key "$DATA/tls/server.key" --trust "$WORK/pki/inter.pem" --workers "$WORKERS" \
+    2>>"$WORK/tlsserver.log" &
+TLS_PID=$!
+PIDS+=("$TLS_PID")
+wait_port "$TPORT" 30
+
+COMMON=(--clients "$CLIENTS" --duration "$SECONDS_PER_RUN" --devices 2000)
+# Baseline and dpsd alternate, twice, so that a neighbour's load hits both alike.
+for rep in 1 2; do
+    bench handshake --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" --pki "$WORK/pki" \
+        "${COMMON[@]}" --label "mTLS handshake (baseline) #$rep"
+    bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
+        "${COMMON[@]}" --label "HTTPS X.509 registration #$rep"
+    bench handshake-server-auth --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" \
+        "${COMMON[@]}" --label "TLS handshake, server auth (baseline) #$rep"
+    bench symkey --connect "127.0.0.1:$PORT" --data-dir "$DATA" \
+        "${COMMON[@]}" --label "HTTPS symmetric-key registration #$rep"
+done
+
+# p99 at half the best X.509 rate, paced.
+HALF=$(awk '/^dpsbench: mode=x509 /{for(i=1;i<=NF;i++) if($i ~ /^rate=/){split($i,a,"="); if(a[2]>m)m=a[2]}} END{printf "%.0f", m/2}' "$RAW")
+if [ "${HALF:-0}" -gt 0 ]; then
+    bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
+        "${COMMON[@]}" --rate "$HALF" --label "HTTPS X.509 registration at half rate"
+fi
+
+bench service --connect "127.0.0.1:$PORT" --data-dir "$DATA" --clients 8 \
+    --duration "$((SECONDS_PER_RUN * 3 / 2))"
+echo "rss: phase=registrations vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
+stop_dpsd
+kill -TERM "$TLS_PID"
+wait "$TLS_PID" || true
+tail -n 1 "$WORK/tlsserver.log" | sed 's/^/meta: /' >>"$RAW"
+
+# ---- scale: a store loaded through the store API, then dpsd on it ----
+SDATA=$WORK/scale
+SPORT=$(free_port)
+start_dpsd "$SDATA" "$SPORT"
+stop_dpsd
+"$BUILD/bench/bench_scale" "$SDATA" "$ENROLLMENTS" "$REGISTRATIONS" scale-group | tee -a "$RAW" >&2
+sync
+T0=$(date +%s.%N)
+start_dpsd "$SDATA" "$SPORT"
+echo "meta: scale_start_s=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.2f", a - b }')" >>"$RAW"
+echo "rss: phase=scale_idle vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
+bench query-page --connect "127.0.0.1:$SPORT" --data-dir "$SDATA" --group scale-group
+echo "rss: phase=scale_queried vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
+stop_dpsd
+echo "meta: load_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW"
+
+python3 bench/report.py "$RAW" "$OUT"

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Turns the raw lines bench/run.sh collected (dpsbench, bench_scale, rss and
+meta lines of key=value pairs) into bench/RESULTS.md, and prints the headline
+ratio as the last line. Standard library only."""
+import os
+import platform
+import re
+import sys
+
+
+def kv(line):
+    out = {}
+    for m in re.finditer(r'(\w+)=("[^"]*"|\S+)', line):
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def num(d, k, default=float("nan")):
+    try:
+        return float(d.get(k, default))
+    except ValueError:
+        return default
+
+
+def machine():
+    model, mem = "unknown", "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = "%.1f GiB" % (int(line.split()[1]) / 1048576)
+                    break
+    except OSError:
+        pass
+    return os.cpu_count(), model, mem, platform.release()
+
+
+def main():
+    raw, out = sys.argv[1], sys.argv[2]
+    runs, service, pages, scale, rss, meta = [], [], [], {}, {}, {}
+    with open(raw) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("dpsbench: mode=service"):
+                service.append(kv(line))
+            elif line.startswith("dpsbench: mode=query-page"):
+                pages.append(kv(line))
+            elif line.startswith("dpsbench: "):
+                d = kv(line)
+                # the label has spaces: take it from the Markdown row that follows
+                runs.append(d)
+            elif line.startswith("| ") and runs and "row" not in runs[-1]:
+                runs[-1]["row"] = line
+            elif line.startswith("bench_scale: "):
+                scale = kv(line)
+            elif line.startswith("rss: "):
+                d = kv(line)
+                rss[d.get("phase")] = d
+            elif line.startswith("meta: "):
+                meta.update(kv(line))
+
+    def label(r):
+        return r["row"].split("|")[1].strip() if "row" in r else r.get("mode", "?")
+
+    def rates(mode, paced=False):
+        return [num(r, "rate") for r in runs
+                if r.get("mode") == mode and (num(r, "target_rate", 0) > 0) == paced]
+
+    def mean(v):
+        return sum(v) / len(v) if v else float("nan")
+
+    hs, x509 = rates("handshake"), rates("x509")
+    hs_sa, sym = rates("handshake-server-auth"), rates("symkey")
+    ratio_x = mean(x509) / mean(hs) if hs and x509 and mean(hs) > 0 else None
+    ratio_s = mean(sym) / mean(hs_sa) if hs_sa and sym and mean(hs_sa) > 0 else None
+    reg_runs = [r for r in runs if r.get("mode") in ("x509", "symkey")]
+    x_errors = sum(int(num(r, "errors", 0)) for r in runs if r.get("mode") == "x509")
+    s_errors = sum(int(num(r, "errors", 0)) for r in runs if r.get("mode") == "symkey")
+    checked = sum(int(num(r, "checked", 0)) for r in reg_runs)
+    lost = sum(int(num(r, "lost", 0)) for r in reg_runs)
+    half = [r for r in runs if r.get("mode") == "x509" and num(r, "target_rate", 0) > 0]
+    ncpu, model, mem, kernel = machine()
+
+    def f2(v):
+        return "n/a" if v is None or v != v else "%.2f" % v
+
+    def pf(ok):
+        return "**pass**" if ok else "**FAIL**"
+
+    L = []
+    L.append("# Benchmark results")
+    L.append("")
+    L.append("Written by `bench/run.sh` (`make bench`); the method is in "
+             "[docs/internals/performance.md](../docs/internals/performance.md).")
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("| --- | --- |")
+    L.append("| date (UTC) | %s |" % meta.get("date", "?"))
+    L.append("| commit | %s |" % meta.get("commit", "?"))
+    L.append("| CPUs (`nproc`) | %s |" % ncpu)
+    L.append("| CPU model | %s |" % model)
+    L.append("| memory | %s |" % mem)
+    L.append("| kernel | %s |" % kernel)
+    L.append("| dpsd workers / tlsserver workers | %s / %s |" % (meta.get("workers", "?"),
+                                                           meta.get("workers", "?")))
+    L.append("| load average before / after | %s / %s |" % (meta.get("load_before", "?"),
+                                                          meta.get("load_after", "?")))
+    L.append("")
+    L.append("The machine is shared: other builds and tests may run beside the benchmark, and "
+             "the load generator runs on the same cores as the server. Absolute figures move "
+             "with that load; the ratios compare runs made back to back by the same client, "
+             "alternating baseline and dpsd, so they hold better than the rates.")
+    L.append("")
+    L.append("## Registrations and baselines")
+    L.append("")
+    L.append("Every attempt is a new TCP connection and a full TLS %s handshake (no session "
+             "cache, no tickets); ECDSA P-256 server and device keys; %s concurrent clients "
+             "on %s client threads; %s s per run, the first second not measured."
+             % (runs[0].get("tls", "?") if runs else "?", meta.get("clients", "?"),
+                runs[0].get("threads", "?") if runs else "?", meta.get("seconds", "?")))
+    L.append("")
+    L.append("| run | clients | per second | p50 (ms) | p95 (ms) | p99 (ms) | errors "
+             "| acknowledged found in the store |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        if "row" in r:
+            L.append(r["row"])
+    L.append("")
+    L.append("## Service API (keep-alive connections)")
+    L.append("")
+    L.append("| operation | clients | per second | p50 (ms) | p95 (ms) | p99 (ms) | errors | |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for s in service:
+        L.append("| enrollment %s | %s | %s | %s | %s | %s | %s | |" % (
+            s.get("op"), s.get("clients"), s.get("rate"), s.get("p50_ms"), s.get("p95_ms"),
+            s.get("p99_ms"), s.get("errors")))
+    L.append("")
+    L.append("## Scale")
+    L.append("")
+    n_reg = int(num(scale, "registrations", 0))
+    L.append("Loaded straight into the SQLite store with the store API (batches of 20,000 "
+             "rows, one transaction each) while dpsd was stopped, then dpsd started on it. "
+             "`make bench` loads 1,000,000 registration records; `DPS_BENCH_SCALE=full` "
+             "loads the 10,000,000 of the target (about 10 GB of disk and several minutes "
+             "more).")
+    L.append("")
+    L.append("| figure | value |")
+    L.append("| --- | ---: |")
+    L.append("| individual enrollments loaded | %s in %s s |" % (
+        "{:,}".format(int(num(scale, "enrollments", 0))), scale.get("enrollments_s", "?")))
+    L.append("| registration records loaded | %s in %s s |" % (
+        "{:,}".format(n_reg), scale.get("registrations_s", "?")))
+    L.append("| store file | %s MB |" % scale.get("db_mb", "?"))
+    L.append("| dpsd start on the loaded store | %s s |" % meta.get("scale_start_s", "?"))
+    for p in pages:
+        L.append("| query page of 100 %s%s, p50 / max over %s | %s / %s ms |" % (
+            p.get("what"),
+            " after %s pages of 1000" % p.get("skip_pages_of_1000")
+            if p.get("skip_pages_of_1000") not in (None, "0") else " (first page)",
+            p.get("pages"), p.get("p50_ms"), p.get("max_ms")))
+    for ph in ("registrations", "scale_idle", "scale_queried"):
+        if ph in rss:
+            L.append("| dpsd VmRSS / VmHWM, %s | %.1f / %.1f MB |" % (
+                {"registrations": "after the registration runs",
+                 "scale_idle": "started on the loaded store",
+                 "scale_queried": "after the query pages"}[ph],
+                num(rss[ph], "vmrss_kb") / 1024, num(rss[ph], "vmhwm_kb") / 1024))
+    L.append("")
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | result |")
+    L.append("| --- | --- | --- |")
+    if ratio_x is not None:
+        L.append("| HTTPS X.509 registrations ≥ 0.8 × mTLS handshake rate, zero errors "
+                 "| %.1f / %.1f = %.2f, %d errors | %s |" % (
+                     mean(x509), mean(hs), ratio_x, x_errors,
+                     pf(ratio_x >= 0.8 and x_errors == 0)))
+    else:
+        L.append("| HTTPS X.509 registrations ≥ 0.8 × mTLS handshake rate | not available | |")
+    if ratio_s is not None:
+        L.append("| symmetric-key registrations ≥ 0.8 × server-auth TLS handshake rate, zero "
+                 "errors | %.1f / %.1f = %.2f, %d errors | %s |" % (
+                     mean(sym), mean(hs_sa), ratio_s, s_errors,
+                     pf(ratio_s >= 0.8 and s_errors == 0)))
+    else:
+        L.append("| symmetric-key registrations ≥ 0.8 × TLS handshake rate | not available | |")
+    if half:
+        h = half[-1]
+        L.append("| p99 < 25 ms at half the maximum rate | p99 %s ms at %s/s (target %s/s) "
+                 "| %s |" % (h.get("p99_ms"), h.get("rate"), h.get("target_rate"),
+                             pf(num(h, "p99_ms") < 25)))
+    rss_scale = rss.get("scale_queried") or rss.get("scale_idle")
+    if rss_scale:
+        mb = num(rss_scale, "vmhwm_kb") / 1024
+        if n_reg >= 10000000:
+            L.append("| resident memory < 250 MB with 10,000,000 records | VmHWM %.1f MB | %s |"
+                     % (mb, pf(mb < 250)))
+        else:
+            L.append("| resident memory < 250 MB with 10,000,000 records | VmHWM %.1f MB with "
+                     "%s records (run `DPS_BENCH_SCALE=full make bench` for the full size) "
+                     "| %s at this size |" % (mb, "{:,}".format(n_reg), pf(mb < 250)))
+    L.append("| no acknowledged registration lost | %d of %d acknowledged devices found with "
+             "their last operation | %s |" % (checked - lost, checked,
+                                               pf(lost == 0 and checked > 0)))
+    L.append("")
+    if meta.get("accepted"):
+        L.append("tlsserver counters: accepted %s, verified client chains %s, without client "
+                 "certificate %s, failed %s." % (meta.get("accepted"), meta.get("verified"),
+                                                 meta.get("anonymous"), meta.get("failed")))
+        L.append("")
+    with open(out, "w") as f:
+        f.write("\n".join(L))
+    print("bench: results written to %s" % out, file=sys.stderr)
+    print("ratio https_x509_registrations/mtls_handshakes = %s" % f2(ratio_x))
+
+
+if __name__ == "__main__":
+    main()
