@@ -28,6 +28,7 @@ enum dps_err {
     DPS_ERR_PROTOCOL,     /* the peer broke the protocol */
     DPS_ERR_EXISTS,       /* a file exists and may not be overwritten */
     DPS_ERR_INTERNAL,     /* a bug or an unexpected library failure */
+    DPS_ERR_BUSY,         /* overloaded: a queue is full, try again later */
 };
 
 /* A failure with a message for the person who has to fix it. */

@@ -29,6 +29,7 @@ static const struct {
     [DPS_ERR_PROTOCOL] = {"protocol error", 400},
     [DPS_ERR_EXISTS] = {"already exists", 409},
     [DPS_ERR_INTERNAL] = {"internal error", 500},
+    [DPS_ERR_BUSY] = {"busy", 503},
 };
 
 const char *dps_strerror(int code)

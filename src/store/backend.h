@@ -18,6 +18,7 @@ struct store_ops;
 struct store {
     const struct store_ops *ops;
     bool in_batch; /* between store_batch_begin() and commit/rollback */
+    bool in_unit;  /* between store_batch_unit_begin() and store_batch_unit_end() */
 };
 
 /*
@@ -54,6 +55,9 @@ struct store_ops {
     int (*batch_begin)(struct store *s, struct dps_error *err);
     int (*batch_commit)(struct store *s, struct dps_error *err);
     void (*batch_rollback)(struct store *s);
+    /* Units: only inside a batch, never nested (the front checks). */
+    int (*unit_begin)(struct store *s, struct dps_error *err);
+    int (*unit_end)(struct store *s, bool keep, struct dps_error *err);
 
     int (*policy_get)(struct store *s, const char *name, struct store_policy *out,
                       struct dps_error *err);

@@ -119,6 +119,9 @@ enum misc_stmt {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_UNIT_BEGIN,
+    ST_UNIT_RELEASE,
+    ST_UNIT_ROLLBACK_TO,
     ST_ATTEMPT_APPEND,
     ST_ATTEMPT_LIST,
     ST_ATTEMPT_LIST_FAILED,
@@ -146,6 +149,9 @@ static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_SAVEPOINT] = "SAVEPOINT op",
     [ST_RELEASE] = "RELEASE op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_UNIT_BEGIN] = "SAVEPOINT unit",
+    [ST_UNIT_RELEASE] = "RELEASE unit",
+    [ST_UNIT_ROLLBACK_TO] = "ROLLBACK TO unit",
     [ST_ATTEMPT_APPEND] = "INSERT INTO attempts (registration_id, time_ms, status, success,"
                           " tracking_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLUMNS " FROM attempts WHERE id < ?1"
@@ -413,6 +419,27 @@ static void sq_batch_rollback(struct store *s)
 
     if (!sqlite3_get_autocommit(q->db))
         exec_stmt(q, ST_ROLLBACK, "roll back a batch", NULL);
+}
+
+/* A unit is a named savepoint around the per-operation "op" savepoints it holds. */
+static int sq_unit_begin(struct store *s, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    int rc = check_batch_alive(q, err);
+
+    return rc ? rc : exec_stmt(q, ST_UNIT_BEGIN, "start a unit of a batch", err);
+}
+
+static int sq_unit_end(struct store *s, bool keep, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    int rc = check_batch_alive(q, err);
+
+    if (rc)
+        return rc;
+    if (!keep && (rc = exec_stmt(q, ST_UNIT_ROLLBACK_TO, "undo a unit of a batch", err)))
+        return rc;
+    return exec_stmt(q, ST_UNIT_RELEASE, "end a unit of a batch", err);
 }
 
 /* --- open and close ------------------------------------------------------------------------- */
@@ -1189,6 +1216,8 @@ const struct store_ops store_sqlite_ops = {
     .batch_begin = sq_batch_begin,
     .batch_commit = sq_batch_commit,
     .batch_rollback = sq_batch_rollback,
+    .unit_begin = sq_unit_begin,
+    .unit_end = sq_unit_end,
     .policy_get = sq_policy_get,
     .policy_put = sq_policy_put,
     .policy_delete = sq_policy_delete,

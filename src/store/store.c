@@ -354,6 +354,7 @@ int store_batch_commit(struct store *s, struct dps_error *err)
     int rc;
 
     assert(s && s->in_batch);
+    assert(!s->in_unit);
     rc = s->ops->batch_commit(s, err);
     if (rc)
         s->ops->batch_rollback(s);
@@ -368,6 +369,25 @@ void store_batch_rollback(struct store *s)
         return;
     s->ops->batch_rollback(s);
     s->in_batch = false;
+    s->in_unit = false;
+}
+
+int store_batch_unit_begin(struct store *s, struct dps_error *err)
+{
+    int rc;
+
+    assert(s && s->in_batch && !s->in_unit);
+    rc = s->ops->unit_begin(s, err);
+    if (rc == DPS_OK)
+        s->in_unit = true;
+    return rc;
+}
+
+int store_batch_unit_end(struct store *s, bool keep, struct dps_error *err)
+{
+    assert(s && s->in_batch && s->in_unit);
+    s->in_unit = false;
+    return s->ops->unit_end(s, keep, err);
 }
 
 /* --- policies ------------------------------------------------------------------------------- */

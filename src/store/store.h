@@ -290,6 +290,21 @@ int store_batch_commit(struct store *s, struct dps_error *err);
 void store_batch_rollback(struct store *s);
 
 /*
+ * Units inside a batch: the writes between store_batch_unit_begin() and
+ * store_batch_unit_end() succeed or fail together (a savepoint), whatever
+ * the rest of the batch does. The group commit runs each request's writes
+ * (a record and its attempt, an object and its audit row) as one unit.
+ * Units do not nest; call only inside a batch.
+ *
+ * store_batch_unit_begin: Returns DPS_OK or DPS_ERR_STORE.
+ * store_batch_unit_end: keep true keeps the unit's writes in the batch,
+ *   false undoes them. Returns DPS_OK or DPS_ERR_STORE (the unit could not
+ *   be kept or undone: the batch must then be rolled back).
+ */
+int store_batch_unit_begin(struct store *s, struct dps_error *err);
+int store_batch_unit_end(struct store *s, bool keep, struct dps_error *err);
+
+/*
  * Shared access policies. Keys are secrets: release wipes them.
  */
 enum store_right {

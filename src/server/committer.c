@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The group commit's writer thread: a mutex-protected FIFO of jobs, one
+ * store connection, and a loop that turns whatever queued while the last
+ * fsync ran into the next batch. There is no timer and no waiting for a
+ * batch to fill: under light load a job commits alone at once; under heavy
+ * load batches grow by themselves, up to batch_max.
+ */
+#include "core/common.h"
+#include "server/committer.h"
+
+#include <assert.h>
+#include <pthread.h>
+
+#include "server/log.h"
+#include "server/server.h"
+
+struct job {
+    committer_run_fn run;
+    committer_done_fn done;
+    void *arg;
+    void *target;
+    int rc;
+    struct dps_error err;
+    struct job *next;
+};
+
+struct committer {
+    struct store *store;
+    struct committer_options opt;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct job *head, *tail;      /* the queue, under lock */
+    size_t queued;                /* under lock */
+    bool stopping;                /* under lock */
+    struct committer_stats stats; /* under lock */
+};
+
+static void post_worker(void *target, void (*fn)(void *arg), void *arg)
+{
+    worker_call(target, fn, arg);
+}
+
+/* On the submitter's thread. */
+static void job_complete(void *arg)
+{
+    struct job *j = arg;
+
+    if (j->done)
+        j->done(j->arg, j->rc, &j->err);
+    free(j);
+}
+
+static void fail_all(struct job *list, const struct dps_error *err)
+{
+    for (struct job *j = list; j; j = j->next) {
+        j->rc = DPS_ERR_STORE;
+        j->err = *err;
+        j->err.code = DPS_ERR_STORE;
+    }
+}
+
+/* Runs one job in its own unit of the open batch; returns -1 when the batch is broken. */
+static int run_job(struct committer *c, struct job *j)
+{
+    struct dps_error uerr = {0};
+
+    if (store_batch_unit_begin(c->store, &j->err) != DPS_OK) {
+        j->rc = DPS_ERR_STORE;
+        return -1;
+    }
+    j->rc = j->run(c->store, j->arg, &j->err);
+    if (j->rc != DPS_OK && !j->err.msg[0])
+        dps_error_set(&j->err, j->rc, "write failed: %s", dps_strerror(j->rc));
+    if (store_batch_unit_end(c->store, j->rc == DPS_OK, &uerr) != DPS_OK) {
+        j->rc = DPS_ERR_STORE;
+        j->err = uerr;
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs a batch of jobs (a list) and commits; fills every job's outcome. */
+static void run_batch(struct committer *c, struct job *list, size_t n)
+{
+    struct dps_error err = {0};
+    bool ok = false;
+    int rc;
+
+    if ((rc = store_batch_begin(c->store, &err)) != DPS_OK)
+        goto out;
+    for (struct job *j = list; j; j = j->next) {
+        if (run_job(c, j) != 0) {
+            err = j->err;
+            store_batch_rollback(c->store);
+            goto out;
+        }
+    }
+    if (c->opt.commit_hook && (rc = c->opt.commit_hook(c->opt.hook_arg, &err)) != DPS_OK) {
+        store_batch_rollback(c->store);
+        goto out;
+    }
+    if ((rc = store_batch_commit(c->store, &err)) != DPS_OK)
+        goto out;
+    ok = true;
+out:
+    if (!ok) {
+        /* none of the batch is durable, so no job may be acknowledged */
+        log_msg(LOG_ERROR, "group commit of %zu writes failed: %s", n, err.msg);
+        fail_all(list, &err);
+    }
+    pthread_mutex_lock(&c->lock);
+    if (ok) {
+        c->stats.commits++;
+        if (n > c->stats.max_batch)
+            c->stats.max_batch = n;
+    } else {
+        c->stats.failed_commits++;
+    }
+    c->stats.jobs += n;
+    for (struct job *j = list; j; j = j->next)
+        if (j->rc != DPS_OK)
+            c->stats.failed_jobs++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *committer_main(void *arg)
+{
+    struct committer *c = arg;
+
+    for (;;) {
+        struct job *list, *last, *next;
+        size_t n = 0;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->head && !c->stopping)
+            pthread_cond_wait(&c->wake, &c->lock);
+        if (!c->head) {
+            pthread_mutex_unlock(&c->lock);
+            break; /* stopping, and everything queued is done */
+        }
+        list = last = c->head;
+        n = 1;
+        while (n < c->opt.batch_max && last->next) {
+            last = last->next;
+            n++;
+        }
+        c->head = last->next;
+        if (!c->head)
+            c->tail = NULL;
+        last->next = NULL;
+        c->queued -= n;
+        pthread_mutex_unlock(&c->lock);
+
+        run_batch(c, list, n);
+        for (struct job *j = list; j; j = next) {
+            next = j->next;
+            if (j->target)
+                c->opt.post(j->target, job_complete, j);
+            else
+                job_complete(j);
+        }
+    }
+    return NULL;
+}
+
+int committer_new(const char *dsn, const struct committer_options *opt, struct committer **out,
+                  struct dps_error *err)
+{
+    struct committer *c = xcalloc(1, sizeof(*c));
+    int rc;
+
+    if (opt)
+        c->opt = *opt;
+    if (!c->opt.batch_max)
+        c->opt.batch_max = COMMITTER_BATCH_DEFAULT;
+    if (!c->opt.queue_max)
+        c->opt.queue_max = COMMITTER_QUEUE_DEFAULT;
+    if (!c->opt.post)
+        c->opt.post = post_worker;
+    if ((rc = store_open(dsn, &c->store, err)) != DPS_OK) {
+        free(c);
+        return rc;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+        store_close(c->store);
+        free(c);
+        return dps_error_set(err, DPS_ERR_INTERNAL, "cannot start the group commit thread");
+    }
+    *out = c;
+    return DPS_OK;
+}
+
+int committer_submit(struct committer *c, void *target, committer_run_fn run,
+                     committer_done_fn done, void *arg, unsigned flags)
+{
+    struct job *j;
+
+    assert(c && run);
+    pthread_mutex_lock(&c->lock);
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->lock);
+        return DPS_ERR_INTERNAL;
+    }
+    if ((flags & COMMITTER_MAY_REFUSE) && c->queued >= c->opt.queue_max) {
+        c->stats.refused++;
+        pthread_mutex_unlock(&c->lock);
+        return DPS_ERR_BUSY;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    /* allocated outside the lock; the queue may grow meanwhile by a few jobs, which is fine */
+    j = xcalloc(1, sizeof(*j));
+    j->run = run;
+    j->done = done;
+    j->arg = arg;
+    j->target = target;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->lock);
+        free(j);
+        return DPS_ERR_INTERNAL;
+    }
+    if (c->tail)
+        c->tail->next = j;
+    else
+        c->head = j;
+    c->tail = j;
+    c->queued++;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    return DPS_OK;
+}
+
+void committer_stats(struct committer *c, struct committer_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    out->queued = c->queued;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void committer_free(struct committer *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    store_close(c->store);
+    free(c);
+}

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The group commit on a temporary SQLite store: jobs from several threads
+ * share one transaction; a failing job undoes only itself; a failed commit
+ * fails every job of its batch; completions run on the thread of the loop
+ * they were submitted for; stopping runs and commits what is queued.
+ */
+#include "core/common.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "../t.h"
+#include "server/committer.h"
+#include "store/store.h"
+
+static char dir[] = "/tmp/test_committer.XXXXXX";
+static char dsn[200];
+
+/* ---- jobs ---- */
+
+/* A job that writes setting key = "v", or fails with fail_code after writing it. */
+struct job {
+    char key[32];
+    int fail_code;
+    int rc;       /* outcome, set by done */
+    bool done;    /* set by done */
+    pthread_t on; /* the thread done ran on */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static int n_done;
+static bool gate_open, gate_entered;
+
+static int job_run(struct store *s, void *arg, struct dps_error *err)
+{
+    struct job *j = arg;
+    int rc = store_setting_put(s, j->key, "v", err);
+
+    if (rc == DPS_OK && j->fail_code)
+        rc = dps_error_set(err, j->fail_code, "job '%s' fails on purpose", j->key);
+    return rc;
+}
+
+static void job_done(void *arg, int rc, const struct dps_error *err)
+{
+    struct job *j = arg;
+
+    (void)err;
+    pthread_mutex_lock(&lock);
+    j->rc = rc;
+    j->done = true;
+    j->on = pthread_self();
+    n_done++;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Holds the committer's thread until gate_open, so that later jobs queue up into one batch. */
+static int gate_run(struct store *s, void *arg, struct dps_error *err)
+{
+    (void)s;
+    (void)arg;
+    (void)err;
+    pthread_mutex_lock(&lock);
+    gate_entered = true;
+    pthread_cond_broadcast(&changed);
+    while (!gate_open)
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+    return DPS_OK;
+}
+
+static void open_gate(void)
+{
+    pthread_mutex_lock(&lock);
+    gate_open = true;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+}
+
+static void reset(void)
+{
+    pthread_mutex_lock(&lock);
+    n_done = 0;
+    gate_open = false;
+    gate_entered = false;
+    pthread_mutex_unlock(&lock);
+}
+
+/* Submits the gate job and waits until the committer's thread holds it. */
+static int close_gate(struct committer *c)
+{
+    static struct job gate;
+    int rc = committer_submit(c, NULL, gate_run, job_done, &gate, 0);
+
+    pthread_mutex_lock(&lock);
+    while (rc == DPS_OK && !gate_entered)
+        pthread_cond_wait(&changed, &lock);
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+/* Waits until n jobs are done, at most 10 s; returns whether they are. */
+static bool wait_done(int n)
+{
+    struct timespec until;
+    bool ok;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&lock);
+    while (n_done < n && pthread_cond_timedwait(&changed, &lock, &until) == 0)
+        ;
+    ok = n_done >= n;
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+static bool setting_exists(const char *key)
+{
+    struct store *s = NULL;
+    char *v = NULL;
+    bool found;
+
+    if (store_open(dsn, &s, NULL) != DPS_OK)
+        return false;
+    found = store_setting_get(s, key, &v, NULL) == DPS_OK;
+    free(v);
+    store_close(s);
+    return found;
+}
+
+/* ---- jobs from several threads, one batch ---- */
+
+#define SUBMITTERS 4
+#define PER_SUBMITTER 50
+
+struct submitter {
+    struct committer *c;
+    struct job jobs[PER_SUBMITTER];
+    int index;
+    int failures;
+};
+
+static void *submit_many(void *arg)
+{
+    struct submitter *sub = arg;
+
+    for (int i = 0; i < PER_SUBMITTER; i++) {
+        snprintf(sub->jobs[i].key, sizeof(sub->jobs[i].key), "t%d.%d", sub->index, i);
+        if (committer_submit(sub->c, NULL, job_run, job_done, &sub->jobs[i], 0) != DPS_OK)
+            sub->failures++;
+    }
+    return NULL;
+}
+
+static void test_one_batch(void)
+{
+    static struct submitter subs[SUBMITTERS];
+    struct committer *c = NULL;
+    struct committer_stats st;
+    pthread_t threads[SUBMITTERS];
+    int started = 0;
+
+    reset();
+    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    for (int i = 0; i < SUBMITTERS; i++) {
+        subs[i] = (struct submitter){.c = c, .index = i};
+        ok(pthread_create(&threads[i], NULL, submit_many, &subs[i]) == 0);
+        started++;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    started = 0;
+    committer_stats(c, &st);
+    ok_int(st.queued, SUBMITTERS * PER_SUBMITTER);
+    open_gate();
+    ok(wait_done(1 + SUBMITTERS * PER_SUBMITTER));
+    committer_stats(c, &st);
+    /* the gate's batch, then all 200 queued jobs in one transaction */
+    ok_int(st.commits, 2);
+    ok_int(st.max_batch, SUBMITTERS * PER_SUBMITTER);
+    ok_int(st.jobs, 1 + SUBMITTERS * PER_SUBMITTER);
+    ok_int(st.failed_jobs, 0);
+    for (int i = 0; i < SUBMITTERS; i++) {
+        ok_int(subs[i].failures, 0);
+        for (int k = 0; k < PER_SUBMITTER; k++)
+            ok_int(subs[i].jobs[k].rc, DPS_OK);
+    }
+    ok(setting_exists("t0.0"));
+    ok(setting_exists("t3.49"));
+end:
+    open_gate();
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    committer_free(c);
+}
+
+/* ---- a failing job fails only itself ---- */
+
+static void test_failing_job(void)
+{
+    struct committer *c = NULL;
+    struct committer_stats st;
+    struct job a = {.key = "fail.a"}, b = {.key = "fail.b", .fail_code = DPS_ERR_PRECONDITION},
+               d = {.key = "fail.c"};
+
+    reset();
+    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &d, 0) == DPS_OK);
+    open_gate();
+    ok(wait_done(4));
+    ok_int(a.rc, DPS_OK);
+    ok_int(b.rc, DPS_ERR_PRECONDITION);
+    ok_int(d.rc, DPS_OK);
+    committer_stats(c, &st);
+    ok_int(st.commits, 2);
+    ok_int(st.failed_jobs, 1);
+    ok(setting_exists("fail.a"));
+    ok(!setting_exists("fail.b")); /* written, then undone with its unit */
+    ok(setting_exists("fail.c"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
+/* ---- a failed commit fails the whole batch ---- */
+
+static int fail_commit(void *arg, struct dps_error *err)
+{
+    int *left = arg;
+
+    if (*left > 0) {
+        (*left)--;
+        return DPS_OK;
+    }
+    return dps_error_set(err, DPS_ERR_STORE, "disk I/O error (injected)");
+}
+
+static void test_commit_failure(void)
+{
+    struct committer *c = NULL;
+    struct committer_stats st;
+    int good_commits = 1; /* the gate's batch commits, the next one fails */
+    struct committer_options opt = {.commit_hook = fail_commit, .hook_arg = &good_commits};
+    struct job a = {.key = "lost.a"}, b = {.key = "lost.b"};
+
+    reset();
+    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
+    open_gate();
+    ok(wait_done(3));
+    ok_int(a.rc, DPS_ERR_STORE);
+    ok_int(b.rc, DPS_ERR_STORE);
+    committer_stats(c, &st);
+    ok_int(st.commits, 1);
+    ok_int(st.failed_commits, 1);
+    ok(!setting_exists("lost.a"));
+    ok(!setting_exists("lost.b"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
+/* ---- completions run on the submitter's loop ---- */
+
+struct loop {
+    struct event_base *base;
+    pthread_t thread;
+    struct event *keepalive;
+};
+
+static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
+
+    event_base_dispatch(l->base);
+    return NULL;
+}
+
+/* event_base_once's callback takes (fd, what, arg): adapt a void (*)(void *). */
+struct trampoline {
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void trampoline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct trampoline *t = arg;
+
+    (void)fd;
+    (void)what;
+    t->fn(t->arg);
+    free(t);
+}
+
+static void post_trampoline(void *target, void (*fn)(void *arg), void *arg)
+{
+    struct loop *l = target;
+    struct timeval now = {0, 0};
+    struct trampoline *t = malloc(sizeof(*t));
+
+    if (!t)
+        abort();
+    t->fn = fn;
+    t->arg = arg;
+    event_base_once(l->base, -1, EV_TIMEOUT, trampoline_cb, t, &now);
+}
+
+static void test_completion_thread(void)
+{
+    struct loop loops[2] = {0};
+    struct committer *c = NULL;
+    struct committer_options opt = {.post = post_trampoline};
+    struct job jobs[10] = {0};
+    struct timeval hour = {3600, 0};
+    int running = 0;
+
+    reset();
+    for (int i = 0; i < 2; i++) {
+        ok((loops[i].base = event_base_new()) != NULL);
+        /* a pending timer keeps the loop running until it is broken */
+        loops[i].keepalive = event_new(loops[i].base, -1, 0, keepalive_cb, NULL);
+        event_add(loops[i].keepalive, &hour);
+        ok(pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]) == 0);
+        running++;
+    }
+    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
+    for (int i = 0; i < 10; i++) {
+        snprintf(jobs[i].key, sizeof(jobs[i].key), "loop.%d", i);
+        ok(committer_submit(c, &loops[i % 2], job_run, job_done, &jobs[i], 0) == DPS_OK);
+    }
+    ok(wait_done(10));
+    for (int i = 0; i < 10; i++) {
+        ok_int(jobs[i].rc, DPS_OK);
+        ok(pthread_equal(jobs[i].on, loops[i % 2].thread));
+    }
+end:
+    committer_free(c);
+    for (int i = 0; i < running; i++) {
+        event_base_loopbreak(loops[i].base);
+        pthread_join(loops[i].thread, NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (loops[i].keepalive)
+            event_free(loops[i].keepalive);
+        if (loops[i].base)
+            event_base_free(loops[i].base);
+    }
+}
+
+/* ---- stopping drains the queue; a full queue refuses what may be refused ---- */
+
+static void test_shutdown_drains(void)
+{
+    static struct job jobs[300];
+    struct committer *c = NULL;
+    struct committer_options opt = {.batch_max = 64, .queue_max = 100};
+    struct committer_stats st;
+    int accepted = 0, refused = 0;
+
+    reset();
+    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    for (int i = 0; i < 300; i++) {
+        snprintf(jobs[i].key, sizeof(jobs[i].key), "drain.%d", i);
+        /* every other job may be refused once 100 are queued */
+        int rc = committer_submit(c, NULL, job_run, job_done, &jobs[i],
+                                  i % 2 ? COMMITTER_MAY_REFUSE : 0);
+        if (rc == DPS_OK)
+            accepted++;
+        else if (rc == DPS_ERR_BUSY)
+            refused++;
+    }
+    ok(refused > 0);
+    ok_int(accepted + refused, 300);
+    committer_stats(c, &st);
+    ok_int(st.refused, refused);
+    open_gate();
+    committer_free(c); /* runs and commits everything queued before returning */
+    c = NULL;
+    ok_int(n_done, 1 + accepted);
+    for (int i = 0; i < 300; i++)
+        if (jobs[i].done)
+            ok_int(jobs[i].rc, DPS_OK);
+    ok(setting_exists("drain.0"));
+    ok(setting_exists("drain.298"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
+int main(void)
+{
+    char path[300];
+
+    evthread_use_pthreads();
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
+    subtest("jobs from several threads share one batch", test_one_batch);
+    subtest("a failing job fails only itself", test_failing_job);
+    subtest("a failed commit fails every job of the batch", test_commit_failure);
+    subtest("completions run on the submitter's loop", test_completion_thread);
+    subtest("stopping drains the queue; a full queue refuses", test_shutdown_drains);
+    snprintf(path, sizeof(path), "%s/t.db", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/t.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/t.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+    return t_done();
+}
