@@ -5,6 +5,7 @@
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
 const os = require('node:os');
@@ -42,15 +43,16 @@ function healthz(ca) {
 
 /*
  * Starts dpsd on 127.0.0.1:443 with a fresh data directory; resolves when it
- * answers /healthz. Returns { proc, dir, ca, connectionString, stderr(), stop() }.
- * While another test holds port 443 (outside ctest's lock), waits up to two
- * minutes for it.
+ * answers /healthz. extraArgs are added to dpsd's command line (e.g.
+ * ['--linked-hub', 'hub-a.example.net']). Returns { proc, dir, ca, idScope,
+ * connectionString, stderr(), stop() }. While another test holds port 443
+ * (outside ctest's lock), waits up to two minutes for it.
  */
-async function startDpsd(name) {
+async function startDpsd(name, extraArgs = []) {
   const deadline = Date.now() + 120000;
   for (;;) {
     try {
-      return await startOnce(name);
+      return await startOnce(name, extraArgs);
     } catch (err) {
       if (!/Address already in use/.test(err.message) || Date.now() > deadline) throw err;
       await sleep(1000);
@@ -58,13 +60,13 @@ async function startDpsd(name) {
   }
 }
 
-async function startOnce(name) {
+async function startOnce(name, extraArgs) {
   const dir = tempDir(name + '.');
   const data = path.join(dir, 'data');
   const errFile = path.join(dir, 'dpsd.err');
   const errFd = fs.openSync(errFile, 'w');
   const proc = spawn(binary('dpsd'), ['--data-dir', data, '--https-listen', '127.0.0.1:443',
-    '--hostname', 'localhost', '--workers', '2'], { stdio: ['ignore', 'ignore', errFd] });
+    '--hostname', 'localhost', '--workers', '2', ...extraArgs], { stdio: ['ignore', 'ignore', errFd] });
   fs.closeSync(errFd);
   let exited = null;
   const exit = new Promise((resolve) => proc.on('exit', (code, signal) => {
@@ -92,6 +94,7 @@ async function startOnce(name) {
     proc,
     dir,
     ca: caPath,
+    idScope: fs.readFileSync(path.join(data, 'id-scope'), 'utf8').trim(),
     connectionString: fs.readFileSync(path.join(data, 'connection-string'), 'utf8').trim(),
     stderr,
     /* SIGTERM, then the exit status (code, signal). */
@@ -103,6 +106,46 @@ async function startOnce(name) {
       return r;
     },
   };
+}
+
+/* A service SAS token for the connection string, valid for an hour. */
+function serviceToken(connectionString) {
+  const cs = Object.fromEntries(connectionString.split(';').map((p) => {
+    const i = p.indexOf('=');
+    return [p.slice(0, i), p.slice(i + 1)];
+  }));
+  const se = Math.floor(Date.now() / 1000) + 3600;
+  const sig = crypto.createHmac('sha256', Buffer.from(cs.SharedAccessKey, 'base64'))
+    .update(`${cs.HostName}\n${se}`).digest('base64');
+  return `SharedAccessSignature sr=${cs.HostName}&sig=${encodeURIComponent(sig)}` +
+    `&skn=${cs.SharedAccessKeyName}&se=${se}`;
+}
+
+/*
+ * One service API call to the dpsd d with a SAS from its connection string.
+ * Resolves with { status, headers, body } (body parsed when it is JSON).
+ */
+function serviceCall(d, method, urlPath, body) {
+  const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
+  const sep = urlPath.includes('?') ? '&' : '?';
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: 443, servername: 'localhost', method,
+      path: `${urlPath}${sep}api-version=2021-10-01`, ca: fs.readFileSync(d.ca), agent: false,
+      headers: { Authorization: serviceToken(d.connectionString),
+        ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}) },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed = text;
+        try { parsed = text ? JSON.parse(text) : null; } catch (e) { /* keep the text */ }
+        resolve({ status: res.statusCode, headers: res.headers, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }
 
 /* Runs dpsctl synchronously; throws with its output when it fails. */
@@ -136,4 +179,4 @@ function runChild(script, env) {
   });
 }
 
-module.exports = { startDpsd, dpsctl, runChild, tempDir, binary };
+module.exports = { startDpsd, dpsctl, runChild, tempDir, binary, serviceToken, serviceCall };
