@@ -296,4 +296,76 @@ int dps_attestation_ca_ref(const char *primary, const char *secondary, char **ou
 int dps_attestation_symmetric_key(const char *primary, const char *secondary, char **out,
                                   struct dps_error *err);
 
+/*
+ * ---- CA certificates (/certificates) and explain (/explain): dpsd's extensions ----
+ *
+ * Azure keeps CA certificates on its ARM management plane; dpsd offers the
+ * same resource on the service API, under the ServiceConfig right. Answers
+ * are Azure's CertificateResponse: {"name","etag","id","type","properties":
+ * {"subject","expiry","thumbprint","sha256Thumbprint","issuer",
+ * "notBeforeUtc","notAfterUtc","isVerified","certificate","created",
+ * "updated"}}. Against Azure these calls fail with DPS_ERR_NOT_FOUND.
+ */
+
+/*
+ * Uploads a CA certificate under name (letters, digits, '-', '_', '.'; at
+ * most 64). cert: PEM text, base64 of PEM, or base64 DER; it must be a CA.
+ * verified: non-zero to store it as already verified (self-attestation)
+ * instead of proving possession. if_match: required to replace an existing
+ * certificate (its etag or "*"); NULL creates. out: the CertificateResponse.
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL (not a certificate, not a CA, bad name);
+ * DPS_ERR_CONFLICT (exists, no if_match); DPS_ERR_PRECONDITION; the
+ * transport and authentication errors above.
+ */
+int dps_ca_upload(struct dps_service_client *c, const char *name, const char *cert, int verified,
+                  const char *if_match, char **out, struct dps_error *err);
+
+/* Reads one CA certificate (CertificateResponse). DPS_ERR_NOT_FOUND when absent. */
+int dps_ca_get(struct dps_service_client *c, const char *name, char **out, struct dps_error *err);
+
+/* Lists the CA certificates: out is {"value":[CertificateResponse, ...]}. */
+int dps_ca_list(struct dps_service_client *c, char **out, struct dps_error *err);
+
+/* Deletes a CA certificate; groups that reference it stop accepting devices. */
+int dps_ca_delete(struct dps_service_client *c, const char *name, const char *if_match,
+                  struct dps_error *err);
+
+/*
+ * Starts a proof of possession: out is the CertificateResponse with
+ * properties.verificationCode (64 hex digits) and
+ * properties.verificationCodeExpiry (UTC, one hour on). A new code replaces
+ * the pending one. Make a certificate whose subject CN is the code, signed
+ * with the CA's private key (dpsctl cert create-verification), and pass it
+ * to dps_ca_verify().
+ */
+int dps_ca_verification_code(struct dps_service_client *c, const char *name, const char *if_match,
+                             char **out, struct dps_error *err);
+
+/*
+ * Completes a proof of possession with the verification certificate proof
+ * (PEM or base64). The code is used up on success; out is the
+ * CertificateResponse with properties.isVerified true.
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL with the reason (no pending or an expired
+ * code, CN is not the code, not signed by the CA's key, outside its
+ * validity); DPS_ERR_PRECONDITION; the errors above.
+ */
+int dps_ca_verify(struct dps_service_client *c, const char *name, const char *proof,
+                  const char *if_match, char **out, struct dps_error *err);
+
+/*
+ * Asks what a device would get if it registered now, without registering
+ * it (right EnrollmentRead). json is one of
+ *   {"certificateChain": "<PEM, leaf first>"[, "registrationId": "..."]}
+ *   {"registrationId": "...", "symmetricKey": "<the device's key>"}
+ *   {"registrationId": "...", "sasToken": "SharedAccessSignature ..."}
+ * out: {"registrationId","attestationType","decision" ("assigned",
+ * "disabled", "failed", "unauthorized", "rejected"),"httpStatus",
+ * "errorCode","deviceMessage","enrollment":{"kind","id"},"assignedHub",
+ * "deviceId","summary","trace":{"summary","steps":[...],...}}.
+ */
+int dps_explain(struct dps_service_client *c, const char *json, char **out,
+                struct dps_error *err);
+
 #endif

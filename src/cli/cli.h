@@ -35,5 +35,7 @@ int cmd_registration(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_register(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const struct cli_command commands[] = {
     {"policy", "manage shared access policies (dpsd extension)", cmd_policy},
     {"token", "print a service SAS token from the connection string", cmd_token},
     {"register", "register a device over HTTPS, as the device would", cmd_register},
+    {"ca", "upload CA certificates and prove possession of their keys (dpsd extension)", cmd_ca},
+    {"explain", "show what a device would get if it registered now, and why", cmd_explain},
 };
 
 void cli_errorf(const char *fmt, ...)

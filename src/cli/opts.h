@@ -47,6 +47,11 @@ enum cli_opt {
     OPT_RIGHTS,
     OPT_PRIMARY_KEY,
     OPT_TTL,
+    OPT_FILE,
+    OPT_CA_PREFIX,
+    OPT_VERIFIED,
+    OPT_CHAIN,
+    OPT_SAS_TOKEN,
     /* common to every service command */
     OPT_CONNECTION_STRING,
     OPT_CA_FILE,

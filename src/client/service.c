@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "client/https.h"
+#include "client/service_call.h"
 #include "core/b64.h"
 #include "core/connstr.h"
 #include "core/sas.h"
@@ -354,6 +355,15 @@ static int call_none(struct dps_service_client *c, const struct call *k, struct 
 
     https_response_release(&r);
     return rc;
+}
+
+int service_call(struct dps_service_client *c, const char *method, const char *prefix,
+                 const char *id, const char *suffix, const char *body, const char *if_match,
+                 char **out, struct dps_error *err)
+{
+    struct call k = {method, prefix, id, suffix, body, body ? strlen(body) : 0, if_match, NULL};
+
+    return out ? call_body(c, &k, out, err) : call_none(c, &k, err);
 }
 
 static int check_body(const char *json, struct dps_error *err)
