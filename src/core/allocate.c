@@ -35,7 +35,7 @@ static const char *const substatus_names[] = {
 int allocation_policy_parse(const char *name, enum allocation_policy *out)
 {
     for (size_t i = 0; i < ARRAY_SIZE(policy_names); i++) {
-        if (strcasecmp(name, policy_names[i]) == 0) {
+        if (policy_names[i] && strcasecmp(name, policy_names[i]) == 0) {
             *out = (enum allocation_policy)i;
             return 0;
         }
@@ -45,23 +45,30 @@ int allocation_policy_parse(const char *name, enum allocation_policy *out)
 
 const char *allocation_policy_name(enum allocation_policy p)
 {
-    return (size_t)p < ARRAY_SIZE(policy_names) ? policy_names[p] : "unknown";
+    return (size_t)p < ARRAY_SIZE(policy_names) ? policy_names[p] : NULL;
 }
 
 const char *registration_substatus_name(enum registration_substatus s)
 {
-    return (size_t)s < ARRAY_SIZE(substatus_names) ? substatus_names[s] : "unknown";
+    return (size_t)s < ARRAY_SIZE(substatus_names) ? substatus_names[s] : NULL;
 }
 
 int registration_substatus_parse(const char *name, enum registration_substatus *out)
 {
     for (size_t i = 0; i < ARRAY_SIZE(substatus_names); i++) {
-        if (strcmp(name, substatus_names[i]) == 0) {
+        if (substatus_names[i] && strcmp(name, substatus_names[i]) == 0) {
             *out = (enum registration_substatus)i;
             return 0;
         }
     }
     return -1;
+}
+
+/* The substatus a previous record keeps; one read without a substatus counts as a first assignment.
+ */
+static enum registration_substatus kept_substatus(const struct allocate_previous *prev)
+{
+    return prev->substatus != SUBSTATUS_NONE ? prev->substatus : SUBSTATUS_INITIAL_ASSIGNMENT;
 }
 
 /* Appends the lower-cased s, cut at max bytes, to buf at *len. */
@@ -301,7 +308,7 @@ static void decide(const struct allocate_request *req, const struct linked_hub *
             d.substatus = SUBSTATUS_DEVICE_DATA_MIGRATED;
         } else {
             /* Same hub and data kept: nothing moved, the record's substatus stands. */
-            d.substatus = prev->substatus;
+            d.substatus = kept_substatus(prev);
         }
         trace_add(trace, "reprovisioning from hub '%s': %s", prev->hub,
                   d.reset_device_data ? "device data reset to the enrollment's initial state"
@@ -318,6 +325,8 @@ int allocate_hub(const struct allocate_request *req, struct allocate_decision *o
 {
     const struct linked_hub *cand[ALLOCATE_HUBS_MAX];
     const struct linked_hub *h = NULL;
+    enum allocation_policy policy =
+        req->policy == ALLOCATION_DEFAULT ? ALLOCATION_HASHED : req->policy;
     const char *device_id;
     size_t n;
     int rc;
@@ -338,7 +347,7 @@ int allocate_hub(const struct allocate_request *req, struct allocate_decision *o
                 .device_id = req->previous->device_id && req->previous->device_id[0]
                                  ? req->previous->device_id
                                  : device_id,
-                .substatus = req->previous->substatus,
+                .substatus = kept_substatus(req->previous),
             };
             trace_add(trace,
                       "reprovision policy updateHubAssignment is false: the device keeps hub '%s'",
@@ -352,28 +361,31 @@ int allocate_hub(const struct allocate_request *req, struct allocate_decision *o
                   req->previous->hub);
     }
 
-    trace_add(trace, "allocation policy '%s'", allocation_policy_name(req->policy));
-    switch (req->policy) {
+    switch (policy) {
     case ALLOCATION_CUSTOM:
+        trace_add(trace, "allocation policy 'custom'");
         trace_conclude(trace, ALLOCATE_ERR_NO_HUB, "custom allocation is not supported",
                        "allocation policy 'custom' is not supported: custom allocation webhooks "
                        "are not implemented yet; use 'static' with one hub in iotHubs, or "
                        "'hashed' or 'geoLatency'");
         return DPS_ERR_NOT_FOUND;
     case ALLOCATION_STATIC:
+        trace_add(trace, "allocation policy 'static'");
         h = allocate_static(req, trace);
         break;
     case ALLOCATION_HASHED:
     case ALLOCATION_GEO_LATENCY:
+        trace_add(trace, "allocation policy '%s'%s", allocation_policy_name(policy),
+                  req->policy == ALLOCATION_DEFAULT ? " (the default)" : "");
         n = collect_candidates(req, cand, trace);
         if (n == 0)
             break;
-        h = req->policy == ALLOCATION_HASHED ? pick_hashed(req->registration_id, cand, n, trace)
-                                             : allocate_geo(req, cand, n, trace);
+        h = policy == ALLOCATION_HASHED ? pick_hashed(req->registration_id, cand, n, trace)
+                                        : allocate_geo(req, cand, n, trace);
         break;
     default:
         trace_conclude(trace, ALLOCATE_ERR_NO_HUB, device_no_hub, "unknown allocation policy %d",
-                       (int)req->policy);
+                       (int)policy);
         return DPS_ERR_INVAL;
     }
     if (!h)

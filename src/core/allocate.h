@@ -30,7 +30,12 @@ struct linked_hub {
     bool apply_allocation_policy; /* false: used only when an enrollment names it in iotHubs */
 };
 
+/*
+ * An enrollment's allocationPolicy. This is the one definition: core/model.h
+ * includes it for the enrollments it parses.
+ */
 enum allocation_policy {
+    ALLOCATION_DEFAULT, /* absent from the enrollment: the service default, hashed */
     ALLOCATION_HASHED,
     ALLOCATION_GEO_LATENCY,
     ALLOCATION_STATIC,
@@ -39,23 +44,32 @@ enum allocation_policy {
 
 /*
  * Parses a wire name: "hashed", "geoLatency", "static", "custom" (matched
- * case-insensitively, as Azure's service accepts either spelling).
+ * case-insensitively, as Azure's service accepts either spelling). Never
+ * yields ALLOCATION_DEFAULT.
  *
  * Returns: 0 and sets *out, or -1 for an unknown name (*out untouched).
  */
 int allocation_policy_parse(const char *name, enum allocation_policy *out);
 
-/* The wire name of p ("hashed", ...); a static string. */
+/*
+ * The wire name of p ("hashed", ...); a static string, or NULL for
+ * ALLOCATION_DEFAULT (an absent allocationPolicy) and values outside the enum.
+ */
 const char *allocation_policy_name(enum allocation_policy p);
 
+/* A registration record's substatus (§9.4); the one definition, as above. */
 enum registration_substatus {
+    SUBSTATUS_NONE, /* no substatus: the record is not assigned */
     SUBSTATUS_INITIAL_ASSIGNMENT,
     SUBSTATUS_DEVICE_DATA_MIGRATED,
     SUBSTATUS_DEVICE_DATA_RESET,
     SUBSTATUS_REPROVISIONED_TO_INITIAL_ASSIGNMENT,
 };
 
-/* The wire name of s ("initialAssignment", ...); a static string. */
+/*
+ * The wire name of s ("initialAssignment", ...); a static string, or NULL
+ * for SUBSTATUS_NONE and values outside the enum.
+ */
 const char *registration_substatus_name(enum registration_substatus s);
 
 /*
@@ -67,9 +81,10 @@ int registration_substatus_parse(const char *name, enum registration_substatus *
 
 /* What the registration record said before this attempt, when there is one. */
 struct allocate_previous {
-    const char *hub;                       /* assignedHub of the record */
-    const char *device_id;                 /* deviceId of the record */
-    enum registration_substatus substatus; /* substatus of the record */
+    const char *hub;       /* assignedHub of the record */
+    const char *device_id; /* deviceId of the record */
+    /* substatus of the record; SUBSTATUS_NONE (unknown) counts as initialAssignment */
+    enum registration_substatus substatus;
 };
 
 /* Everything allocation reads. All pointers are borrowed for the duration of the call. */
@@ -77,7 +92,7 @@ struct allocate_request {
     const char *registration_id; /* required */
     /* The enrollment's deviceId (individual enrollments); NULL or "" for groups or when unset. */
     const char *enrollment_device_id;
-    enum allocation_policy policy;
+    enum allocation_policy policy; /* ALLOCATION_DEFAULT means hashed */
     const char *const *iot_hubs;   /* the enrollment's iotHubs */
     size_t n_iot_hubs;             /* at most ALLOCATE_HUBS_MAX */
     const char *iot_hub_host_name; /* legacy iotHubHostName; NULL when unset */

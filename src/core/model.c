@@ -16,6 +16,10 @@
 
 #define PATH_MAX_LEN 128
 
+/*
+ * The wire names get_enum() matches, indexed by the enums of core/allocate.h;
+ * the answers use allocation_policy_name() and registration_substatus_name().
+ */
 static const char *const allocation_names[] = {
     [ALLOCATION_DEFAULT] = NULL,
     [ALLOCATION_HASHED] = "hashed",
@@ -38,20 +42,15 @@ static const char *const substatus_names[] = {
     [SUBSTATUS_REPROVISIONED_TO_INITIAL_ASSIGNMENT] = "reprovisionedToInitialAssignment",
 };
 
-const char *model_allocation_policy_name(enum allocation_policy p)
-{
-    return (size_t)p < ARRAY_SIZE(allocation_names) ? allocation_names[p] : NULL;
-}
-
 const char *model_registration_status_name(enum registration_status s)
 {
     return (size_t)s < ARRAY_SIZE(status_names) ? status_names[s] : "unassigned";
 }
 
-const char *model_registration_substatus_name(enum registration_substatus s)
-{
-    return (size_t)s < ARRAY_SIZE(substatus_names) ? substatus_names[s] : NULL;
-}
+_Static_assert(ARRAY_SIZE(allocation_names) == ALLOCATION_CUSTOM + 1,
+               "allocation_names covers enum allocation_policy");
+_Static_assert(ARRAY_SIZE(substatus_names) == SUBSTATUS_REPROVISIONED_TO_INITIAL_ASSIGNMENT + 1,
+               "substatus_names covers enum registration_substatus");
 
 static int nomem(struct dps_error *err)
 {
@@ -910,7 +909,7 @@ static void common_to_json(json_t *o, const struct enrollment_common *c, int fla
         bad);
     put_string(o, "createdDateTimeUtc", c->created, bad);
     put_string(o, "lastUpdatedDateTimeUtc", c->updated, bad);
-    put_string(o, "allocationPolicy", model_allocation_policy_name(c->allocation_policy), bad);
+    put_string(o, "allocationPolicy", allocation_policy_name(c->allocation_policy), bad);
     if (c->iot_hubs_count) {
         sub = json_array();
         put(o, "iotHubs", sub, bad);
@@ -1059,7 +1058,7 @@ json_t *model_registration_state_to_json(const struct registration_state *r)
     put_string(o, "assignedHub", r->assigned_hub, &bad);
     put_string(o, "deviceId", r->device_id, &bad);
     put_string(o, "status", model_registration_status_name(r->status), &bad);
-    put_string(o, "substatus", model_registration_substatus_name(r->substatus), &bad);
+    put_string(o, "substatus", registration_substatus_name(r->substatus), &bad);
     if (r->error_code)
         put(o, "errorCode", json_integer(r->error_code), &bad);
     put_string(o, "errorMessage", r->error_message, &bad);

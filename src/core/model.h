@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "dps/error.h"
+#include "core/allocate.h"
 #include "core/x509_info.h"
 
 /* Largest JSON text accepted (the HTTP layer bounds bodies to 96 KB; stored bodies grow with info).
@@ -62,14 +63,6 @@ enum attestation_type {
     ATTESTATION_TPM,
     ATTESTATION_X509,
     ATTESTATION_SYMMETRIC_KEY,
-};
-
-enum allocation_policy {
-    ALLOCATION_DEFAULT, /* absent: the service default applies */
-    ALLOCATION_HASHED,
-    ALLOCATION_GEO_LATENCY,
-    ALLOCATION_STATIC,
-    ALLOCATION_CUSTOM,
 };
 
 /* An X509CertificateWithInfo: the certificate as given and its computed info. */
@@ -140,14 +133,6 @@ enum registration_status {
     REGISTRATION_DISABLED,
 };
 
-enum registration_substatus {
-    SUBSTATUS_NONE,
-    SUBSTATUS_INITIAL_ASSIGNMENT,
-    SUBSTATUS_DEVICE_DATA_MIGRATED,
-    SUBSTATUS_DEVICE_DATA_RESET,
-    SUBSTATUS_REPROVISIONED_TO_INITIAL_ASSIGNMENT,
-};
-
 /* A DeviceRegistrationState as the service API shows it (§3.6.5). */
 struct registration_state {
     char *registration_id;
@@ -214,11 +199,11 @@ void enrollment_free(struct enrollment *e);
 /* Frees g, wiping keys; NULL is a no-op. */
 void enrollment_group_free(struct enrollment_group *g);
 
-/* Name of a policy ("hashed"...), NULL for ALLOCATION_DEFAULT. */
-const char *model_allocation_policy_name(enum allocation_policy p);
-/* Name of a status ("assigned"...) and of a substatus (NULL for SUBSTATUS_NONE). */
+/*
+ * Name of a status ("assigned"...). Policies and substatuses are named by
+ * allocation_policy_name() and registration_substatus_name() (core/allocate.h).
+ */
 const char *model_registration_status_name(enum registration_status s);
-const char *model_registration_substatus_name(enum registration_substatus s);
 
 /*
  * Parses a DeviceRegistrationState (as stored, or as the service shows it).

@@ -2,7 +2,7 @@
 /*
  * The registration service: input checks, mapping stored enrollments onto
  * the attestation candidates of core/attest.h, allocation through
- * server/provision_alloc.h, and the durable record + attempt. Runs on a
+ * core/allocate.h, and the durable record + attempt. Runs on a
  * worker thread with that worker's store connection; dpsd code, so it
  * aborts on out-of-memory (every input is bounded first).
  */
@@ -11,12 +11,12 @@
 
 #include <openssl/rand.h>
 
+#include "core/allocate.h"
 #include "core/model.h"
 #include "core/regid.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
 #include "server/config.h"
-#include "server/provision_alloc.h"
 
 /* Sub-codes of the errors answered here (errorCode = status * 1000 + sub). */
 #define SUB_BAD_INPUT 4
@@ -27,7 +27,7 @@
 struct provision {
     char *id_scope;
     struct config_hub *hubs;
-    struct provision_hub *views; /* borrow from hubs */
+    struct linked_hub *views; /* borrow from hubs */
     size_t n_hubs;
     char *region;
 };
@@ -71,6 +71,7 @@ int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, c
         p->views[i].host = p->hubs[i].host;
         p->views[i].weight = (int)p->hubs[i].weight;
         p->views[i].location = p->hubs[i].location;
+        p->views[i].apply_allocation_policy = true;
     }
     p->n_hubs = n_hubs;
     *out = p;
@@ -668,27 +669,32 @@ static void allocate(const struct provision *p, const struct provision_request *
                      struct trace *trace)
 {
     const struct enrollment_common *ec = oc->common;
-    struct provision_alloc_out d = {0};
-    struct provision_alloc_in in = {
+    struct allocate_previous previous = {0};
+    struct allocate_decision d = {0};
+    struct allocate_request ar = {
         .registration_id = req->registration_id,
         .enrollment_device_id = oc->group_id || !c->individual ? NULL : c->individual->device_id,
-        .policy = model_allocation_policy_name(ec->allocation_policy),
+        .policy = ec->allocation_policy,
         .iot_hubs = (const char *const *)ec->iot_hubs,
         .n_iot_hubs = ec->iot_hubs_count,
         .iot_hub_host_name = ec->iot_hub_host_name,
         .hubs = p->views,
-        .n_hubs = p->n_hubs,
+        .n_hubs = p->n_hubs < ALLOCATE_HUBS_MAX ? p->n_hubs : ALLOCATE_HUBS_MAX,
         .client_region = p->region,
         .update_hub_assignment = ec->update_hub_assignment,
         .migrate_device_data = ec->migrate_device_data,
     };
 
-    if (prev && jstr(prev, "status") && strcmp(jstr(prev, "status"), "assigned") == 0) {
-        in.previous_hub = jstr(prev, "assignedHub");
-        in.previous_device_id = jstr(prev, "deviceId");
-        in.previous_substatus = jstr(prev, "substatus");
+    if (prev && jstr(prev, "status") && strcmp(jstr(prev, "status"), "assigned") == 0 &&
+        jstr(prev, "assignedHub") && jstr(prev, "deviceId")) {
+        previous.hub = jstr(prev, "assignedHub");
+        previous.device_id = jstr(prev, "deviceId");
+        /* An unreadable substatus stays SUBSTATUS_NONE, which allocation takes as initial. */
+        if (jstr(prev, "substatus"))
+            registration_substatus_parse(jstr(prev, "substatus"), &previous.substatus);
+        ar.previous = &previous;
     }
-    if (provision_alloc(&in, &d, trace) != DPS_OK) {
+    if (allocate_hub(&ar, &d, trace) != DPS_OK) {
         oc->status = "failed";
         oc->error_code = trace_error_code(trace);
         oc->error_message = trace_device_message(trace);
@@ -699,11 +705,11 @@ static void allocate(const struct provision *p, const struct provision_request *
     oc->status = "assigned";
     oc->hub = d.hub;
     oc->device_id = d.device_id;
-    oc->substatus = d.substatus;
+    oc->substatus = registration_substatus_name(d.substatus);
     oc->hub_changed = d.hub_changed;
     oc->reset_device_data = d.reset_device_data;
     trace_conclude(trace, 0, NULL, "assigned to hub '%s' as device '%s' (%s) by %s '%s'", d.hub,
-                   d.device_id, d.substatus, oc->enrollment_kind, oc->enrollment_id);
+                   d.device_id, oc->substatus, oc->enrollment_kind, oc->enrollment_id);
 }
 
 static const char *device_message(const struct trace *t)
