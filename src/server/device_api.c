@@ -2,8 +2,9 @@
 /*
  * HTTP handlers of the device API and of the attempt history. Each worker
  * keeps its own store connection and trust store cache, reached by the
- * worker's index: no locks on the request path. Store writes are synchronous
- * on the worker (see docs/device-api.md).
+ * worker's index: no locks on the request path. Registration writes go
+ * through the group commit (server/committer.h) and the reply is sent once
+ * they are durable; without a committer they are synchronous on the worker.
  */
 #include "core/common.h"
 #include "server/device_api.h"
@@ -11,7 +12,9 @@
 #include "core/regid.h"
 #include "core/timeutil.h"
 #include "server/auth.h"
+#include "server/committer.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/provision.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -23,6 +26,7 @@ struct device_worker {
 
 struct device_api {
     struct provision *prov;
+    struct committer *committer; /* borrowed; NULL: synchronous writes */
     char *dsn;
     char *hostname;
     struct device_worker *workers;
@@ -92,6 +96,24 @@ static void request_from_http(struct http_request *req, struct device_worker *w,
     pr->store = w->store;
 }
 
+/* Counts a registration's answer on /metrics. */
+static void count_registration(const struct provision_result *res)
+{
+    if (res->status == 401)
+        metrics_count_registration("unauthorized");
+    else if (res->status >= 400)
+        metrics_count_registration("error");
+    else
+        metrics_count_registration(json_string_value(json_object_get(res->body, "status")));
+}
+
+/* On the request's worker, once the registration is durable (or failed). */
+static void register_done(void *arg, struct provision_result *res)
+{
+    count_registration(res);
+    reply_result(arg, res);
+}
+
 static void handle_register(struct http_request *req, void *arg)
 {
     struct device_api *api = arg;
@@ -102,7 +124,15 @@ static void handle_register(struct http_request *req, void *arg)
     if (!w)
         return;
     request_from_http(req, w, &pr);
+    if (api->committer) {
+        /* the reply is deferred until the record and attempt are committed */
+        if (provision_register_async(api->prov, &pr, api->committer, req->worker, register_done,
+                                     req) != DPS_OK)
+            http_reply_error(req, 500, 0, "internal error: registration request is incomplete");
+        return;
+    }
     provision_register(api->prov, &pr, &res);
+    count_registration(&res);
     reply_result(req, &res);
     provision_result_release(&res);
 }
@@ -266,6 +296,11 @@ int device_api_new(const struct config *cfg, const char *id_scope, struct device
                                          handle_attempts, api};
     *out = api;
     return DPS_OK;
+}
+
+void device_api_set_committer(struct device_api *api, struct committer *cm)
+{
+    api->committer = cm;
 }
 
 void device_api_add_routes(struct device_api *api, struct http_router *router)

@@ -37,6 +37,16 @@ struct device_api;
 int device_api_new(const struct config *cfg, const char *id_scope, struct device_api **out,
                    struct dps_error *err);
 
+struct committer;
+
+/*
+ * Makes registrations write through the group commit cm (borrowed; it must
+ * outlive the server's workers): the reply to a device is sent once its
+ * record and attempt are committed. Without it (NULL, the default) they
+ * are written synchronously on the worker. Call before the server starts.
+ */
+void device_api_set_committer(struct device_api *api, struct committer *cm);
+
 /* Adds the routes to router; the table lives in api, which must outlive router. */
 void device_api_add_routes(struct device_api *api, struct http_router *router);
 

@@ -9,12 +9,15 @@
 #include <openssl/crypto.h>
 
 #include "server/ca_api.h"
+#include "server/committer.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/device_api.h"
 #include "server/explain.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/mqtt_session.h"
+#include "server/metrics.h"
 #include "server/portal.h"
 #include "server/server.h"
 #include "server/service_api.h"
@@ -32,8 +35,10 @@ int main(int argc, char **argv)
     struct service_api *api = NULL;
     struct device_api *device = NULL;
     struct portal *portal = NULL;
+    struct mqtt_service *mqtt = NULL;
     struct ca_api *ca = NULL;
     struct explain *explain = NULL;
+    struct committer *committer = NULL;
     SSL_CTX *ssl = NULL;
     int rc, status = 1;
 
@@ -67,7 +72,13 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    /* The group commit: every registration write, one fsync for many requests. */
+    if ((rc = committer_new(cfg.store, NULL, &committer, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
     router = http_router_new();
+    metrics_add_routes(router, committer);
     if ((rc = service_api_new(&cfg, &api, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
@@ -85,6 +96,7 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    device_api_set_committer(device, committer);
     device_api_add_routes(device, router);
     /* The service API and device API route tables are added here. */
     if ((rc = portal_new(&cfg, dd.id_scope, &portal, &err)) != DPS_OK) {
@@ -96,12 +108,25 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    if ((rc = mqtt_service_new(&cfg, dd.id_scope, &mqtt, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    /* A busy MQTT port leaves the device API on HTTPS and MQTT over WebSocket running. */
+    if ((rc = server_serve_mqtt(srv, mqtt, &err)) == DPS_ERR_IO) {
+        log_msg(LOG_WARNING, "MQTT over TLS is not served: %s", err.msg);
+    } else if (rc != DPS_OK) {
+        log_msg(LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
     log_msg(LOG_INFO, "dpsd %s %s data directory '%s'", DPS_VERSION,
             dd.created ? "initialised" : "opened", cfg.data_dir);
     log_msg(LOG_INFO, "HTTPS (service and device API) on https://%s (%ld workers)",
             server_https_address(srv), cfg.workers);
-    log_msg(LOG_INFO, "MQTT over TLS configured on %s: not served by this version",
-            cfg.mqtt_listen);
+    if (server_mqtt_address(srv))
+        log_msg(LOG_INFO, "MQTT (device API) on mqtts://%s", server_mqtt_address(srv));
+    log_msg(LOG_INFO, "MQTT over WebSocket on wss://%s/$iothub/websocket",
+            server_https_address(srv));
     log_msg(LOG_INFO, "TLS root for clients: %s", dd.tls_ca);
     log_msg(LOG_INFO, "ID scope: %s", dd.id_scope);
     /* Printed on purpose, on standard output only, never through the log. */
@@ -111,7 +136,10 @@ int main(int argc, char **argv)
         status = 0;
     log_msg(LOG_INFO, "stopped");
 out:
+    /* after the workers, before their loops are freed: completions still reach them */
+    committer_free(committer);
     server_free(srv);
+    mqtt_service_free(mqtt);
     http_router_free(router);
     service_api_free(api);
     device_api_free(device);

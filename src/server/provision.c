@@ -16,6 +16,7 @@
 #include "core/regid.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
+#include "server/committer.h"
 #include "server/config.h"
 
 /* Sub-codes of the errors answered here (errorCode = status * 1000 + sub). */
@@ -607,36 +608,111 @@ static char *attempt_json(const struct provision_request *req, const struct outc
     return text;
 }
 
-/* Writes the record (rec may be NULL: attempt only) and the attempt in one transaction. */
-static int persist(const struct provision_request *req, const struct outcome *oc, json_t *rec,
-                   const char *attempt, struct store_object *stored, struct dps_error *err)
-{
-    struct store_attempt_in ai = {
-        .registration_id = req->registration_id,
-        .status = oc->status,
-        .success = strcmp(oc->status, "assigned") == 0,
-        .tracking_id = req->tracking_id,
-        .json = attempt,
-    };
-    struct store_put put = {0};
-    char *text;
-    int rc;
+/*
+ * A decided registration's writes, with copies of everything they need, so
+ * that they can run after the request's candidates are gone, on another
+ * thread and store connection (the group commit).
+ */
+struct provision_write {
+    char *registration_id, *tracking_id, *status, *device_id, *group_id, *hub, *attestation;
+    char *record;  /* the record's JSON text; NULL when only the attempt is written */
+    char *attempt; /* the attempt's JSON text */
+    char operation_id[PROVISION_OPERATION_ID_MAX];
+    json_t *rec;                /* the record, for the answer; NULL with record */
+    int denied_status;          /* the 4xx a denied device gets once its attempt is written */
+    int denied_sub;             /* its sub-code */
+    char denied_message[256];   /* its message */
+    struct store_object stored; /* the record as written, filled by provision_write_run() */
+};
 
-    if (!rec)
-        return store_attempt_append(req->store, &ai, NULL, err);
-    text = json_dumps(rec, JSON_COMPACT);
-    if (!text)
-        abort();
-    put.id = req->registration_id;
-    put.json = text;
-    put.device_id = oc->device_id;
-    put.group_id = oc->group_id;
-    put.status = oc->status;
-    put.assigned_hub = oc->hub;
-    put.attestation = oc->attestation_type;
-    rc = store_registration_put_with_attempt(req->store, &put, &ai, stored, err);
-    free(text);
-    return rc;
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* Makes the write of a decision; takes the attempt text and a reference to rec (may be NULL). */
+static struct provision_write *write_new(const struct provision_request *req,
+                                         const struct outcome *oc, const char *operation_id,
+                                         json_t *rec, char *attempt)
+{
+    struct provision_write *w = xcalloc(1, sizeof(*w));
+
+    w->registration_id = xstrdup(req->registration_id);
+    w->tracking_id = xstrdup(req->tracking_id);
+    w->status = xstrdup(oc->status);
+    w->device_id = dup_or_null(oc->device_id);
+    w->group_id = dup_or_null(oc->group_id);
+    w->hub = dup_or_null(oc->hub);
+    w->attestation = dup_or_null(oc->attestation_type);
+    w->attempt = attempt;
+    if (operation_id)
+        snprintf(w->operation_id, sizeof(w->operation_id), "%s", operation_id);
+    if (rec) {
+        w->rec = json_incref(rec);
+        w->record = json_dumps(rec, JSON_COMPACT);
+        if (!w->record)
+            abort(); /* out of memory: dpsd's policy */
+    }
+    return w;
+}
+
+void provision_write_free(struct provision_write *w)
+{
+    if (!w)
+        return;
+    free(w->registration_id);
+    free(w->tracking_id);
+    free(w->status);
+    free(w->device_id);
+    free(w->group_id);
+    free(w->hub);
+    free(w->attestation);
+    free(w->record);
+    free(w->attempt);
+    json_decref(w->rec);
+    store_object_release(&w->stored);
+    free(w);
+}
+
+int provision_write_run(struct store *s, void *write, struct dps_error *err)
+{
+    struct provision_write *w = write;
+    struct store_attempt_in ai = {
+        .registration_id = w->registration_id,
+        .status = w->status,
+        .success = strcmp(w->status, "assigned") == 0,
+        .tracking_id = w->tracking_id,
+        .json = w->attempt,
+    };
+    struct store_put put = {
+        .id = w->registration_id,
+        .json = w->record,
+        .device_id = w->device_id,
+        .group_id = w->group_id,
+        .status = w->status,
+        .assigned_hub = w->hub,
+        .attestation = w->attestation,
+    };
+
+    if (!w->record)
+        return store_attempt_append(s, &ai, NULL, err);
+    store_object_release(&w->stored);
+    return store_registration_put_with_attempt(s, &put, &ai, &w->stored, err);
+}
+
+void provision_write_finish(const struct provision_write *w, int rc, struct provision_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (rc != DPS_OK) {
+        result_error(out, 500, SUB_STORE, "registration could not be recorded; try again");
+        return;
+    }
+    if (!w->record) {
+        result_error(out, w->denied_status, w->denied_sub, "%s", w->denied_message);
+        return;
+    }
+    out->status = 200;
+    out->body = operation_status(w->operation_id, w->status, device_state(w->rec, &w->stored));
 }
 
 /* Fills oc from the attestation's deciding enrollment. */
@@ -724,19 +800,20 @@ static int check_request(const struct provision_request *req)
     return req && req->store && req->tracking_id && req->id_scope && req->registration_id;
 }
 
-int provision_register(const struct provision *p, const struct provision_request *req,
-                       struct provision_result *out)
+int provision_decide(const struct provision *p, const struct provision_request *req,
+                     struct provision_write **write, struct provision_result *out)
 {
     struct attest_result r;
     struct candidates c = {0};
-    struct store_object prev_obj = {0}, stored = {0};
+    struct store_object prev_obj = {0};
     struct dps_error err = {0};
     struct outcome oc = {0};
     char operation_id[PROVISION_OPERATION_ID_MAX];
     json_t *payload = NULL, *prev = NULL, *rec = NULL;
-    char *attempt = NULL;
+    struct provision_write *w;
     int rc;
 
+    *write = NULL;
     memset(out, 0, sizeof(*out));
     if (!check_request(req))
         return DPS_ERR_INVAL;
@@ -753,12 +830,11 @@ int provision_register(const struct provision *p, const struct provision_request
 
     if (r.outcome == ATTEST_DENIED) {
         oc.status = "unauthorized";
-        attempt = attempt_json(req, &oc, NULL, r.trace, NULL);
-        if (persist(req, &oc, NULL, attempt, NULL, &err) != DPS_OK) {
-            result_error(out, 500, SUB_STORE, "registration could not be recorded; try again");
-            goto done;
-        }
-        result_error(out, 401, 2, "%s", device_message(r.trace));
+        w = write_new(req, &oc, NULL, NULL, attempt_json(req, &oc, NULL, r.trace, NULL));
+        w->denied_status = 401;
+        w->denied_sub = 2;
+        snprintf(w->denied_message, sizeof(w->denied_message), "%s", device_message(r.trace));
+        *write = w;
         goto done;
     }
     prev = previous_record(req->store, req->registration_id, &prev_obj, &err, &rc);
@@ -774,22 +850,90 @@ int provision_register(const struct provision *p, const struct provision_request
         allocate(p, req, &c, prev, &oc, r.trace);
     }
     rec = record_json(req, &oc, operation_id, payload);
-    attempt = attempt_json(req, &oc, operation_id, r.trace, rec);
-    if (persist(req, &oc, rec, attempt, &stored, &err) != DPS_OK) {
-        result_error(out, 500, SUB_STORE, "registration could not be recorded; try again");
-        goto done;
-    }
-    out->status = 200;
-    out->body = operation_status(operation_id, oc.status, device_state(rec, &stored));
+    *write =
+        write_new(req, &oc, operation_id, rec, attempt_json(req, &oc, operation_id, r.trace, rec));
 done:
-    free(attempt);
     json_decref(rec);
     json_decref(prev);
     json_decref(payload);
     store_object_release(&prev_obj);
-    store_object_release(&stored);
     candidates_release(&c);
     attest_result_release(&r);
+    return DPS_OK;
+}
+
+int provision_register(const struct provision *p, const struct provision_request *req,
+                       struct provision_result *out)
+{
+    struct provision_write *w = NULL;
+    struct dps_error err = {0};
+    int rc;
+
+    rc = provision_decide(p, req, &w, out);
+    if (rc != DPS_OK || !w)
+        return rc;
+    provision_write_finish(w, provision_write_run(req->store, w, &err), out);
+    provision_write_free(w);
+    return DPS_OK;
+}
+
+/* One registration on its way through the group commit. */
+struct async_register {
+    struct provision_write *w;
+    provision_done_fn done;
+    void *arg;
+};
+
+static int async_run(struct store *s, void *arg, struct dps_error *err)
+{
+    struct async_register *a = arg;
+
+    return provision_write_run(s, a->w, err);
+}
+
+static void async_done(void *arg, int rc, const struct dps_error *err)
+{
+    struct async_register *a = arg;
+    struct provision_result res;
+
+    (void)err; /* logged by the committer; the device gets the short message */
+    provision_write_finish(a->w, rc, &res);
+    a->done(a->arg, &res);
+    provision_result_release(&res);
+    provision_write_free(a->w);
+    free(a);
+}
+
+int provision_register_async(const struct provision *p, const struct provision_request *req,
+                             struct committer *cm, void *target, provision_done_fn done, void *arg)
+{
+    struct provision_result res;
+    struct provision_write *w = NULL;
+    struct async_register *a;
+    int rc;
+
+    if (!cm || !done)
+        return DPS_ERR_INVAL;
+    rc = provision_decide(p, req, &w, &res);
+    if (rc != DPS_OK)
+        return rc;
+    if (!w) {
+        done(arg, &res);
+        provision_result_release(&res);
+        return DPS_OK;
+    }
+    a = xcalloc(1, sizeof(*a));
+    a->w = w;
+    a->done = done;
+    a->arg = arg;
+    /* never refused when the queue is long: see COMMITTER_MAY_REFUSE */
+    if (committer_submit(cm, target, async_run, async_done, a, 0) != DPS_OK) {
+        provision_write_finish(w, DPS_ERR_STORE, &res);
+        done(arg, &res);
+        provision_result_release(&res);
+        provision_write_free(w);
+        free(a);
+    }
     return DPS_OK;
 }
 

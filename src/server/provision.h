@@ -113,6 +113,88 @@ int provision_register(const struct provision *p, const struct provision_request
                        struct provision_result *out);
 
 /*
+ * Registration in two halves, so that the write can leave the worker's
+ * thread: provision_decide() does everything that reads (input checks,
+ * attestation, allocation) on the worker's store connection and returns
+ * the writes it decided; provision_write_run() performs them on any store
+ * connection (the group commit's, inside its batch), and
+ * provision_write_finish() turns the outcome into the device's answer.
+ * provision_register() is the three in a row; provision_register_async()
+ * runs the write through the group commit.
+ */
+struct provision_write;
+struct committer;
+
+/*
+ * Decides a registration without writing anything (also what an "explain"
+ * view needs).
+ *
+ * write: on DPS_OK, either the writes to perform (free with
+ *        provision_write_free(); out is then zeroed and meaningless until
+ *        provision_write_finish()), or NULL when out already holds the
+ *        final answer (bad input, a store read failure: nothing to write).
+ *        Holds copies: req may go away.
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL for a caller bug (as provision_register()).
+ */
+int provision_decide(const struct provision *p, const struct provision_request *req,
+                     struct provision_write **write, struct provision_result *out);
+
+/*
+ * Writes the record (when the decision has one) and the attempt in one
+ * transaction, or as one unit of the caller's open batch. Matches
+ * committer_run_fn: write is a struct provision_write *. May run on any
+ * thread that owns s; the record as written is kept in write.
+ *
+ * Returns: the codes of store_registration_put_with_attempt() and
+ * store_attempt_append().
+ */
+int provision_write_run(struct store *s, void *write, struct dps_error *err);
+
+/*
+ * The device's answer once the write is done: rc is provision_write_run()'s
+ * result (or DPS_ERR_STORE when its batch failed). out: filled; release
+ * with provision_result_release().
+ */
+void provision_write_finish(const struct provision_write *write, int rc,
+                            struct provision_result *out);
+
+/* Frees write; NULL is a no-op. */
+void provision_write_free(struct provision_write *write);
+
+/*
+ * The answer of provision_register_async(): res is borrowed for the call
+ * (take res->body by setting it to NULL to keep it).
+ */
+typedef void (*provision_done_fn)(void *arg, struct provision_result *res);
+
+/*
+ * Registers a device as provision_register() does, but writes through the
+ * group commit: the reads run now on req->store, the record and attempt are
+ * queued on cm, and done runs on target's thread (a struct worker *: via
+ * worker_call()) once the batch holding them is durable. The device never
+ * gets a refusal because the queue is long. When nothing is to be written
+ * (bad input, a store read failure), done runs before this returns.
+ *
+ * For the MQTT session (server/mqtt_session.c): call it where
+ * provision_register() is called today, with cm from the application
+ * context and target = the connection's worker, and publish the answer
+ * from done; keep the session alive until done ran (check there whether
+ * the client is still connected). Until then, provision_register() stays
+ * correct, only slower (one fsync per registration on the worker).
+ *
+ * req:    borrowed for the call only: everything needed later is copied.
+ * cm:     the group commit; required.
+ * target: passed to the committer's post function (NULL: done runs on the
+ *         committer's thread, for tests).
+ * done:   required; runs exactly once when DPS_OK is returned.
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL for a caller bug (then done is not called).
+ */
+int provision_register_async(const struct provision *p, const struct provision_request *req,
+                             struct committer *cm, void *target, provision_done_fn done, void *arg);
+
+/*
  * Answers OperationStatusLookup: the final state of operation_id of
  * registration_id, from the record or the attempt history (durable, so any
  * node can answer). The unguessable operation id is the capability; the
