@@ -422,6 +422,51 @@ static void test_names(void)
 end:;
 }
 
+/* The unset policy and substatus shared with core/model.h: absent on the wire, hashed in effect. */
+static void test_defaults(void)
+{
+    const struct linked_hub hubs[] = {
+        {"hub-a.example.net", 1, NULL, true},
+        {"hub-b.example.net", 3, NULL, true},
+    };
+    const struct allocate_previous prev = {"hub-b.example.net", "dev-7", SUBSTATUS_NONE};
+    struct allocate_request r;
+    struct allocate_decision hashed, dflt, again;
+    enum allocation_policy p = ALLOCATION_STATIC;
+    struct trace *t = trace_new();
+
+    ok(t != NULL);
+    ok(allocation_policy_name(ALLOCATION_DEFAULT) == NULL);
+    ok(allocation_policy_name((enum allocation_policy)99) == NULL);
+    ok(registration_substatus_name(SUBSTATUS_NONE) == NULL);
+    ok_int(allocation_policy_parse("default", &p), -1);
+    ok_int(p, ALLOCATION_STATIC);
+    for (int i = 0; i < 50; i++) {
+        char id[32];
+
+        id_of(i, id, sizeof(id));
+        r = hashed_request(id, hubs, 2);
+        ok_int(allocate_hub(&r, &hashed, NULL), DPS_OK);
+        r.policy = ALLOCATION_DEFAULT;
+        ok_int(allocate_hub(&r, &dflt, NULL), DPS_OK);
+        ok(hashed.hub == dflt.hub);
+    }
+    ok_int(allocate_hub(&r, &dflt, t), DPS_OK);
+    ok_str(trace_line(t, 0), "allocation policy 'hashed' (the default)");
+    /* A previous record without a readable substatus keeps its hub as a first assignment. */
+    r = hashed_request("dev-7", hubs, 2);
+    r.previous = &prev;
+    ok_int(allocate_hub(&r, &again, NULL), DPS_OK);
+    if (strcmp(again.hub, "hub-b.example.net") == 0)
+        ok_int(again.substatus, SUBSTATUS_INITIAL_ASSIGNMENT);
+    r.update_hub_assignment = false;
+    ok_int(allocate_hub(&r, &again, NULL), DPS_OK);
+    ok_str(again.hub, "hub-b.example.net");
+    ok_int(again.substatus, SUBSTATUS_INITIAL_ASSIGNMENT);
+end:
+    trace_free(t);
+}
+
 static void test_trace_json(void)
 {
     struct trace *t = trace_new(), *back = NULL;
@@ -481,6 +526,7 @@ int main(void)
     subtest("reprovision substatus table", test_reprovision_table);
     subtest("device id for groups and individuals", test_device_id);
     subtest("policy and substatus names", test_names);
+    subtest("unset policy is hashed, unset substatus is initial", test_defaults);
     subtest("trace bounds and json round trip", test_trace_json);
     return t_done();
 }
