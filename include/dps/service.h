@@ -365,7 +365,6 @@ int dps_ca_verify(struct dps_service_client *c, const char *name, const char *pr
  * "errorCode","deviceMessage","enrollment":{"kind","id"},"assignedHub",
  * "deviceId","summary","trace":{"summary","steps":[...],...}}.
  */
-int dps_explain(struct dps_service_client *c, const char *json, char **out,
-                struct dps_error *err);
+int dps_explain(struct dps_service_client *c, const char *json, char **out, struct dps_error *err);
 
 #endif
