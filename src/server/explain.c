@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The explain route: input checks, the dry run of the live registration
- * (provision_register() in a rolled-back store batch) and the answer built
- * from the attempt that run recorded. Secrets in the request (keys, tokens)
+ * (provision_decide() and its write in a rolled-back store batch) and the
+ * answer built from the attempt that run recorded. Secrets in the request (keys, tokens)
  * are wiped and never logged.
  */
 #include "core/common.h"
@@ -60,6 +60,7 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
 {
     struct provision_request pr = {0};
     struct provision_result res = {0};
+    struct provision_write *write = NULL;
     json_t *o, *attempt = NULL, *trace, *state;
     const char *decision;
     int rc;
@@ -76,12 +77,24 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
     pr.now = in->now;
     pr.store = s;
 
-    if ((rc = store_batch_begin(s, err)) != DPS_OK)
-        return rc;
-    provision_register(p, &pr, &res);
-    if (res.status == 200 || res.status == 401)
-        attempt = find_attempt(s, in);
-    store_batch_rollback(s);
+    /*
+     * The live path's two halves: the decision (reads only), then its write
+     * into a batch that is rolled back once the attempt it wrote is read,
+     * so the write lock is held only for the write.
+     */
+    if ((rc = provision_decide(p, &pr, &write, &res)) != DPS_OK)
+        return dps_error_set(err, rc, "the registration could not be decided");
+    if (write) {
+        if ((rc = store_batch_begin(s, err)) != DPS_OK) {
+            provision_write_free(write);
+            return rc;
+        }
+        provision_write_finish(write, provision_write_run(s, write, err), &res);
+        if (res.status == 200 || res.status == 401)
+            attempt = find_attempt(s, in);
+        store_batch_rollback(s);
+        provision_write_free(write);
+    }
 
     o = json_object();
     set_string(o, "registrationId", in->registration_id);

@@ -57,10 +57,11 @@ struct explain_input {
 };
 
 /*
- * Runs provision_register() for in inside a store batch and rolls the batch
- * back, so the answer is exactly the live decision and nothing is stored.
- * The batch holds the store's write lock for the duration of one
- * registration (milliseconds).
+ * Runs the live registration for in (provision_decide(), then
+ * provision_write_run() into a store batch that is rolled back after the
+ * attempt it wrote is read), so the answer is exactly the live decision
+ * and nothing is stored. The batch holds the store's write lock only for
+ * the write.
  *
  * p:   the registration service (borrowed).
  * s:   the caller's store connection, not inside a batch (borrowed).
