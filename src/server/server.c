@@ -4,7 +4,10 @@
  * and is touched only by that worker's thread, so nothing here takes a
  * lock. A connection answers one request at a time, in order: while a
  * request waits for its (possibly deferred) reply, later pipelined bytes
- * stay buffered, bounded by the read watermark.
+ * stay buffered, bounded by the read watermark. The same connection carries
+ * MQTT (on the MQTT port, or after a WebSocket upgrade on the HTTPS port):
+ * then an mqtt_session (server/mqtt_session.h) reads the bytes instead of
+ * the HTTP reader.
  */
 #include "core/common.h"
 #include "server/server.h"
@@ -30,7 +33,16 @@
 #include <openssl/err.h>
 
 #include "server/log.h"
+#include "server/mqtt_session.h"
 #include "server/tls.h"
+#include "server/websocket.h"
+
+/* What a connection speaks now. */
+enum conn_proto {
+    CONN_HTTP,      /* HTTP/1.1 requests through the router */
+    CONN_MQTT,      /* MQTT directly on TLS (the MQTT port) */
+    CONN_WEBSOCKET, /* MQTT inside WebSocket binary messages, after an upgrade */
+};
 
 struct conn {
     struct worker *w;
@@ -41,6 +53,11 @@ struct conn {
     bool chain_fetched;
     bool in_dispatch;       /* inside a handler: the read loop resumes by itself */
     bool close_after_write; /* the last reply is queued; close when it is sent */
+    enum conn_proto proto;
+    struct mqtt_session *mqtt; /* CONN_MQTT, CONN_WEBSOCKET: made on the first bytes */
+    struct websocket *ws;      /* CONN_WEBSOCKET */
+    struct evbuffer *ws_in;    /* CONN_WEBSOCKET: MQTT bytes unwrapped from messages */
+    long read_timeout;         /* seconds, as last set on bev */
     char peer[64];
     struct conn *prev, *next;
 };
@@ -60,6 +77,8 @@ struct worker {
     pthread_t thread;
     int fd; /* listening socket until the listener owns it */
     struct evconnlistener *listener;
+    int mqtt_fd; /* MQTT listening socket until its listener owns it */
+    struct evconnlistener *mqtt_listener;
     struct conn *conns;
     size_t nconns; /* including closed connections with a pending request */
     bool draining;
@@ -75,6 +94,9 @@ struct server {
     struct http_limits limits;
     struct timespec started;
     char https_address[300];
+    struct mqtt_service *mqtt; /* NULL: MQTT is not served */
+    char mqtt_address[300];
+    bool mqtt_bound; /* the MQTT port is served (not only WebSocket) */
     struct worker *workers;
     size_t nworkers;
 };
@@ -102,6 +124,10 @@ static void conn_free(struct conn *c)
         c->next->prev = c->prev;
     w->nconns--;
     http_reader_free(c->reader);
+    mqtt_session_free(c->mqtt);
+    websocket_free(c->ws);
+    if (c->ws_in)
+        evbuffer_free(c->ws_in);
     sk_X509_pop_free(c->chain, X509_free);
     free(c);
     if (w->draining && w->nconns == 0)
@@ -251,17 +277,181 @@ static void healthz(struct http_request *req, void *arg)
                                  "uptimeSeconds", (json_int_t)(now.tv_sec - srv->started.tv_sec)));
 }
 
+/* The client's certificate chain, read from the TLS session once it is established. */
+static void conn_fetch_chain(struct conn *c)
+{
+    if (!c->chain_fetched) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        c->chain = ssl ? tls_peer_chain(ssl) : NULL;
+        c->chain_fetched = true;
+    }
+}
+
+/* Stops reading and closes once everything queued is written. */
+static void conn_finish(struct conn *c)
+{
+    c->close_after_write = true;
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close(c);
+}
+
+static void conn_set_read_timeout(struct conn *c, long seconds)
+{
+    struct timeval rd = {.tv_sec = seconds}, wr = {.tv_sec = c->w->srv->cfg->idle_timeout};
+
+    if (seconds == c->read_timeout)
+        return;
+    c->read_timeout = seconds;
+    bufferevent_set_timeouts(c->bev, &rd, &wr);
+}
+
+static void mqtt_send_tls(void *arg, const void *buf, size_t len)
+{
+    struct conn *c = arg;
+
+    evbuffer_add(bufferevent_get_output(c->bev), buf, len);
+}
+
+static void mqtt_send_ws(void *arg, const void *buf, size_t len)
+{
+    struct conn *c = arg;
+
+    websocket_send(c->ws, buf, len);
+}
+
+static bool ws_on_message(void *arg, const void *buf, size_t len)
+{
+    struct conn *c = arg;
+
+    evbuffer_add(c->ws_in, buf, len);
+    return mqtt_session_input(c->mqtt, c->ws_in) == MQTT_SESSION_OPEN;
+}
+
+static struct mqtt_session *conn_mqtt_session(struct conn *c, mqtt_send_fn send)
+{
+    struct server *srv = c->w->srv;
+    struct mqtt_backend be = mqtt_service_backend(srv->mqtt, c->w->index);
+
+    conn_fetch_chain(c);
+    return mqtt_session_new(&be, mqtt_service_max_packet(srv->mqtt), c->chain, c->peer, send, c);
+}
+
+/* Reads MQTT, directly or through WebSocket frames, and keeps the timeouts in step. */
+static void conn_mqtt_read(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    bool open;
+
+    if (c->close_after_write)
+        return;
+    if (c->proto == CONN_MQTT) {
+        if (!c->mqtt)
+            c->mqtt = conn_mqtt_session(c, mqtt_send_tls);
+        open = mqtt_session_input(c->mqtt, in) == MQTT_SESSION_OPEN;
+    } else {
+        open = websocket_input(c->ws, in);
+    }
+    if (open && evbuffer_get_length(bufferevent_get_output(c->bev)) > MQTT_SESSION_MAX_OUTPUT) {
+        log_msg(LOG_WARNING,
+                "%s: mqtt: closing the connection: more than %d bytes of responses "
+                "are not read",
+                c->peer, MQTT_SESSION_MAX_OUTPUT);
+        open = false;
+    }
+    if (!open) {
+        if (c->proto == CONN_WEBSOCKET)
+            websocket_close(c->ws);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        conn_finish(c);
+        return;
+    }
+    conn_set_read_timeout(c, mqtt_session_read_timeout(c->mqtt, c->w->srv->cfg->idle_timeout));
+}
+
+/* True when a header value holds token, in a comma-separated list, in any case. */
+static bool header_has_token(const char *value, const char *token)
+{
+    size_t n = strlen(token);
+
+    for (const char *p = value; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (strncasecmp(p, token, n) == 0 && (p[n] == '\0' || strchr(" \t,", p[n])))
+            return true;
+        p = strchr(p, ',');
+    }
+    return false;
+}
+
+/*
+ * GET /$iothub/websocket with an upgrade to WebSocket and the subprotocol
+ * mqtt (§5.5): answers 101 and turns the connection into MQTT over
+ * WebSocket; anything else gets an HTTP error.
+ */
+static void conn_upgrade(struct conn *c, struct http_request *req)
+{
+    struct server *srv = c->w->srv;
+    char accept[WEBSOCKET_ACCEPT_SIZE], protocol[WEBSOCKET_PROTOCOL_MAX + 1];
+    const char *version = http_request_header(req, "Sec-WebSocket-Version");
+
+    if (strcmp(req->method, "GET") != 0) {
+        http_reply_error(req, 405, 0, "method '%s' is not allowed on '%s'", req->method,
+                         WEBSOCKET_MQTT_PATH);
+        return;
+    }
+    if (!header_has_token(http_request_header(req, "Upgrade"), "websocket") ||
+        !header_has_token(http_request_header(req, "Connection"), "upgrade")) {
+        http_reply_error(req, 400, 0, "'%s' serves only a WebSocket upgrade", WEBSOCKET_MQTT_PATH);
+        return;
+    }
+    if (!version || strcmp(version, "13") != 0) {
+        http_reply_header(req, "Sec-WebSocket-Version", "13");
+        http_reply_error(req, 426, 0, "'Sec-WebSocket-Version' must be 13");
+        return;
+    }
+    if (!websocket_accept_key(http_request_header(req, "Sec-WebSocket-Key"), accept)) {
+        http_reply_error(req, 400, 0, "'Sec-WebSocket-Key' is not a 16-byte nonce in base64");
+        return;
+    }
+    if (!websocket_select_mqtt(http_request_header(req, "Sec-WebSocket-Protocol"), protocol)) {
+        http_reply_error(req, 400, 0, "'Sec-WebSocket-Protocol' must name 'mqtt'");
+        return;
+    }
+    evbuffer_add_printf(bufferevent_get_output(c->bev),
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                        "Sec-WebSocket-Protocol: %s\r\nx-ms-request-id: %s\r\n\r\n",
+                        accept, protocol, req->tracking_id);
+    log_access(req->method, req->path, 101, now_ms() - req->start_ms, c->peer, req->tracking_id);
+    c->pending = NULL;
+    http_request_free(req);
+    c->proto = CONN_WEBSOCKET;
+    c->ws_in = evbuffer_new();
+    c->ws = websocket_new(mqtt_service_max_packet(srv->mqtt), ws_on_message, c,
+                          bufferevent_get_output(c->bev));
+    c->mqtt = conn_mqtt_session(c, mqtt_send_ws);
+    if (!c->ws_in || !c->ws) {
+        log_msg(LOG_ERROR, "%s: cannot set up a websocket", c->peer);
+        conn_finish(c);
+        return;
+    }
+    conn_set_read_timeout(c, MQTT_SESSION_CONNECT_TIMEOUT);
+}
+
+static bool is_websocket_path(const struct http_request *req)
+{
+    return req->nsegments == 2 && strcasecmp(req->segments[0], "$iothub") == 0 &&
+           strcasecmp(req->segments[1], "websocket") == 0;
+}
+
 static void dispatch(struct conn *c, struct http_request *req)
 {
     struct server *srv = c->w->srv;
     const struct http_route *rt = NULL;
     int status = 404;
 
-    if (!c->chain_fetched) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        c->chain = ssl ? tls_peer_chain(ssl) : NULL;
-        c->chain_fetched = true;
-    }
+    conn_fetch_chain(c);
     req->conn = c;
     req->worker = c->w;
     req->peer = c->peer;
@@ -269,7 +459,9 @@ static void dispatch(struct conn *c, struct http_request *req)
     req->start_ms = now_ms();
     c->pending = req;
     c->in_dispatch = true;
-    if (req->nsegments == 1 && strcasecmp(req->segments[0], "healthz") == 0) {
+    if (srv->mqtt && is_websocket_path(req)) {
+        conn_upgrade(c, req);
+    } else if (req->nsegments == 1 && strcasecmp(req->segments[0], "healthz") == 0) {
         if (strcmp(req->method, "GET") == 0)
             healthz(req, srv);
         else
@@ -287,7 +479,7 @@ static void dispatch(struct conn *c, struct http_request *req)
 /* Reads requests from the input buffer and dispatches them, one at a time. */
 static void conn_process(struct conn *c)
 {
-    while (c->bev && !c->pending && !c->close_after_write) {
+    while (c->bev && c->proto == CONN_HTTP && !c->pending && !c->close_after_write) {
         struct evbuffer *in = bufferevent_get_input(c->bev);
         struct evbuffer_iovec v;
         struct http_request *req;
@@ -312,6 +504,12 @@ static void conn_process(struct conn *c)
         else if (used == 0)
             break;
     }
+    if (c->bev && c->proto != CONN_HTTP) {
+        /* Bytes that followed the upgrade request are the first WebSocket frames. */
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            conn_mqtt_read(c);
+        return;
+    }
     if (c->bev && c->w->draining && !c->pending && !c->close_after_write &&
         http_reader_idle(c->reader))
         conn_close(c);
@@ -319,7 +517,12 @@ static void conn_process(struct conn *c)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    conn_process(arg);
+    struct conn *c = arg;
+
+    if (c->proto == CONN_HTTP)
+        conn_process(c);
+    else
+        conn_mqtt_read(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -340,6 +543,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         /* Waiting on our own handler is not the client being idle. */
         bufferevent_enable(bev, EV_READ | EV_WRITE);
         return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && c->proto != CONN_HTTP && !c->close_after_write) {
+        if (c->mqtt && mqtt_session_connected(c->mqtt))
+            log_msg(LOG_WARNING,
+                    "%s: mqtt: closing the connection: nothing received for %ld s "
+                    "(keep-alive)",
+                    c->peer, c->read_timeout);
+        else
+            log_msg(LOG_WARNING, "%s: mqtt: closing the connection: no CONNECT within %d s",
+                    c->peer, MQTT_SESSION_CONNECT_TIMEOUT);
     }
     if (what & BEV_EVENT_ERROR) {
         unsigned long e = bufferevent_get_openssl_error(bev);
@@ -369,12 +582,10 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+static void accept_conn(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
+                        enum conn_proto proto)
 {
-    struct worker *w = arg;
     struct server *srv = w->srv;
-    struct timeval idle = {.tv_sec = srv->cfg->idle_timeout};
     struct conn *c;
     SSL *ssl;
 
@@ -391,6 +602,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c = xcalloc(1, sizeof(*c));
     c->w = w;
+    c->proto = proto;
     format_peer(sa, c->peer, sizeof(c->peer));
     c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE);
@@ -412,8 +624,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                              srv->limits.max_body + srv->limits.max_header_bytes +
                                  srv->limits.max_url + 4096);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    /* On the MQTT port, TLS and CONNECT must be done within the connect timeout. */
+    conn_set_read_timeout(c, proto == CONN_MQTT ? MQTT_SESSION_CONNECT_TIMEOUT
+                                                : srv->cfg->idle_timeout);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    accept_conn(arg, fd, sa, CONN_HTTP);
+}
+
+static void on_accept_mqtt(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                           int salen, void *arg)
+{
+    accept_conn(arg, fd, sa, CONN_MQTT);
 }
 
 struct call {
@@ -463,10 +689,17 @@ static void worker_stop(void *arg)
         evconnlistener_free(w->listener);
         w->listener = NULL;
     }
+    if (w->mqtt_listener) {
+        evconnlistener_free(w->mqtt_listener);
+        w->mqtt_listener = NULL;
+    }
     for (c = w->conns; c; c = next) {
         next = c->next;
-        if (c->bev && !c->pending && !c->close_after_write && http_reader_idle(c->reader) &&
-            evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        /* An MQTT session never waits on a handler: its requests are answered as they arrive. */
+        if (c->bev && c->proto != CONN_HTTP)
+            conn_close(c);
+        else if (c->bev && !c->pending && !c->close_after_write && http_reader_idle(c->reader) &&
+                 evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
             conn_close(c);
     }
     if (w->nconns == 0) {
@@ -555,7 +788,7 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
     srv->nworkers = (size_t)cfg->workers;
     srv->workers = xcalloc(srv->nworkers, sizeof(*srv->workers));
     for (size_t i = 0; i < srv->nworkers; i++)
-        srv->workers[i].fd = -1;
+        srv->workers[i].fd = srv->workers[i].mqtt_fd = -1;
 
     if ((rc = config_split_listen(cfg->https_listen, host, sizeof(host), &port, err)) != DPS_OK)
         goto fail;
@@ -650,8 +883,12 @@ void server_free(struct server *srv)
         }
         if (w->listener)
             evconnlistener_free(w->listener);
+        if (w->mqtt_listener)
+            evconnlistener_free(w->mqtt_listener);
         if (w->fd >= 0)
             close(w->fd);
+        if (w->mqtt_fd >= 0)
+            close(w->mqtt_fd);
         if (w->drain_timer)
             event_free(w->drain_timer);
         for (size_t j = 0; j < WORKER_SLOTS; j++)
@@ -667,6 +904,40 @@ void server_free(struct server *srv)
 const char *server_https_address(const struct server *srv)
 {
     return srv->https_address;
+}
+
+int server_serve_mqtt(struct server *srv, struct mqtt_service *svc, struct dps_error *err)
+{
+    char host[256];
+    int port, probe = -1, rc;
+
+    srv->mqtt = svc;
+    if ((rc = config_split_listen(srv->cfg->mqtt_listen, host, sizeof(host), &port, err)) != DPS_OK)
+        return rc;
+    /* As for HTTPS: find out whether the port is free before SO_REUSEPORT could share it. */
+    if ((rc = bind_listener(host, port, false, &probe, &port, err)) != DPS_OK)
+        return rc;
+    close(probe);
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        if ((rc = bind_listener(host, port, true, &w->mqtt_fd, &port, err)) != DPS_OK)
+            return rc;
+        w->mqtt_listener =
+            evconnlistener_new(w->base, on_accept_mqtt, w,
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->mqtt_fd);
+        if (!w->mqtt_listener)
+            return dps_error_set(err, DPS_ERR_INTERNAL, "cannot create a listener");
+        w->mqtt_fd = -1;
+    }
+    srv->mqtt_bound = true;
+    snprintf(srv->mqtt_address, sizeof(srv->mqtt_address), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+             *host ? host : "0.0.0.0", port);
+    return DPS_OK;
+}
+
+const char *server_mqtt_address(const struct server *srv)
+{
+    return srv->mqtt_bound ? srv->mqtt_address : NULL;
 }
 
 void *server_app(const struct server *srv)

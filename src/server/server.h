@@ -3,7 +3,8 @@
  * dpsd's connection layer: N worker threads, each with its own event_base
  * and its own SO_REUSEPORT listening socket, TLS bufferevents, HTTP/1.1
  * requests read with server/http.h and dispatched through one router, and
- * the reply API handlers use, now or later. See docs/internals/threading.md
+ * the reply API handlers use, now or later; MQTT sessions on the MQTT port
+ * and over WebSocket on the HTTPS port (server/mqtt_session.h). See docs/internals/threading.md
  * and docs/internals/http.md.
  */
 #ifndef DPS_SERVER_SERVER_H
@@ -17,6 +18,7 @@
 
 struct server;
 struct worker;
+struct mqtt_service;
 
 /*
  * Creates the server and binds every worker's listening socket, so that a
@@ -50,6 +52,25 @@ void server_free(struct server *srv);
 
 /* The "ADDR:PORT" the HTTPS listener is bound to (port resolved when 0 was asked). */
 const char *server_https_address(const struct server *srv);
+
+/*
+ * Serves the device API over MQTT with svc: binds every worker's listening
+ * socket on cfg->mqtt_listen (MQTT over TLS) and accepts WebSocket
+ * upgrades on the HTTPS port at /$iothub/websocket. Call after
+ * server_new(), before server_run().
+ *
+ * svc: borrowed; must outlive the server.
+ *
+ * Returns: DPS_OK; DPS_ERR_INVAL for a bad listen address; DPS_ERR_IO when
+ * the port cannot be bound (the message names the address and the reason);
+ * DPS_ERR_INTERNAL. Whatever the result, the WebSocket path is served
+ * (so a caller may go on without the MQTT port) and server_free() releases
+ * what was bound.
+ */
+int server_serve_mqtt(struct server *srv, struct mqtt_service *svc, struct dps_error *err);
+
+/* The "ADDR:PORT" the MQTT listener is bound to, or NULL when MQTT is not served. */
+const char *server_mqtt_address(const struct server *srv);
 
 /* The app pointer given to server_new(). */
 void *server_app(const struct server *srv);
