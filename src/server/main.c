@@ -83,6 +83,7 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    service_api_set_committer(api, committer);
     service_api_add_routes(api, router);
     /* CA certificates and explain before the device API, whose {idScope} would take their paths. */
     if ((rc = ca_api_new(&cfg, &ca, &err)) != DPS_OK ||

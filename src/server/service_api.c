@@ -3,8 +3,10 @@
  * Service API handlers: one table of endpoints, one dispatcher that opens
  * the worker's store and checks the caller's rights, and one function per
  * operation. Writes and their audit rows share one store transaction, so a
- * request that fails leaves nothing behind. Store calls run on the worker's
- * thread (synchronously); see docs/service-api.md.
+ * request that fails leaves nothing behind. Reads run on the worker's
+ * thread; writes of enrollments, groups and registrations run as one job of
+ * the group commit (server/committer.h), the If-Match check inside it, and
+ * the reply is sent once they are durable. See docs/service-api.md.
  */
 #include "core/common.h"
 #include "server/service_api.h"
@@ -16,6 +18,7 @@
 #include "core/model.h"
 #include "core/timeutil.h"
 #include "server/auth.h"
+#include "server/committer.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -83,18 +86,22 @@ struct service_api {
     char *dsn;
     char *host;
     size_t nworkers;
-    struct store **stores; /* one per worker, opened on the worker's thread */
+    struct store **stores;       /* one per worker, opened on the worker's thread */
+    struct committer *committer; /* borrowed; NULL: writes run on the worker */
     struct http_route routes[NENDPOINTS];
     struct route_arg args[NENDPOINTS];
 };
 
 /* One request being served. */
 struct call {
+    struct service_api *api;
     struct http_request *req;
     const struct endpoint *ep;
     struct store *store;
     struct auth_identity who;
-    const char *id; /* the decoded {id} capture, or NULL */
+    const char *id;          /* the decoded {id} capture, or NULL */
+    const char *if_match;    /* the If-Match header, or NULL */
+    const char *tracking_id; /* the request's */
 };
 
 /* ---- names and errors ---- */
@@ -262,7 +269,7 @@ static int audit(struct call *k, const char *action, const char *kind, const cha
                                .action = action,
                                .kind = kind,
                                .object_id = object_id,
-                               .tracking_id = k->req->tracking_id,
+                               .tracking_id = k->tracking_id,
                                .outcome = outcome};
 
     return store_audit_append(k->store, &a, NULL, err);
@@ -326,6 +333,168 @@ static int stored_form_make(const struct enrollment *e, const struct enrollment_
     return DPS_OK;
 }
 
+/* ---- writes through the group commit ---- */
+
+/*
+ * One write request on its way through the group commit: the parsed input,
+ * copies of the request's strings the job reads on the committer's thread,
+ * and the outcome the reply is made of.
+ */
+struct write_job {
+    struct call k; /* k.store is the committer's connection while the job runs */
+    char *id, *if_match, *tracking_id;
+    struct stored_form f;       /* PUT; its strings point into e or g */
+    struct enrollment *e;       /* PUT of an enrollment */
+    struct enrollment_group *g; /* PUT of a group */
+    struct bulk_op *bulk;       /* bulk */
+    struct store_object o;      /* PUT: the object as stored */
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static struct write_job *write_job_new(const struct call *k)
+{
+    struct write_job *j = xcalloc(1, sizeof(*j));
+
+    j->k = *k;
+    j->id = dup_or_null(k->id);
+    j->if_match = dup_or_null(k->if_match);
+    j->tracking_id = dup_or_null(k->tracking_id);
+    j->k.id = j->id;
+    j->k.if_match = j->if_match;
+    j->k.tracking_id = j->tracking_id;
+    return j;
+}
+
+static void write_job_free(struct write_job *j)
+{
+    stored_form_release(&j->f);
+    enrollment_free(j->e);
+    enrollment_group_free(j->g);
+    model_bulk_free(j->bulk);
+    store_object_release(&j->o);
+    free(j->id);
+    free(j->if_match);
+    free(j->tracking_id);
+    free(j);
+}
+
+static void bulk_item_run(struct call *k, enum bulk_mode mode, struct bulk_item *it);
+
+/* On the committer's thread (or the worker's without one), inside a batch unit. */
+static int write_run(struct store *s, void *arg, struct dps_error *err)
+{
+    struct write_job *j = arg;
+    struct call *k = &j->k;
+    int rc;
+
+    k->store = s;
+    switch (k->ep->op) {
+    case OP_PUT: {
+        struct store_put in = {.id = j->f.id,
+                               .json = j->f.text,
+                               .if_match = k->if_match,
+                               .device_id = j->f.device_id,
+                               .attestation = j->f.attestation};
+
+        store_object_release(&j->o);
+        rc = store_object_put(s, k->ep->kind, &in, &j->o, err);
+        if (rc == DPS_OK)
+            rc = audit(k, "put", kind_audit(k->ep->kind), j->f.id, "ok", err);
+        return rc;
+    }
+    case OP_DELETE:
+        rc = store_object_delete(s, k->ep->kind, k->id, k->if_match, err);
+        if (rc == DPS_OK)
+            rc = audit(k, "delete", kind_audit(k->ep->kind), k->id, "ok", err);
+        return rc;
+    default: /* OP_BULK: each item succeeds or fails on its own */
+        for (size_t i = 0; i < j->bulk->count; i++)
+            if (j->bulk->items[i].error_code == 0)
+                bulk_item_run(k, j->bulk->mode, &j->bulk->items[i]);
+        return DPS_OK;
+    }
+}
+
+/* On the worker's thread: the reply, once the job is durable or failed. */
+static void write_done(void *arg, int rc, const struct dps_error *err)
+{
+    struct write_job *j = arg;
+    struct call *k = &j->k;
+    const char *word = kind_word(k->ep->kind);
+
+    k->store = NULL; /* the committer's: not for the worker */
+    if (k->ep->op == OP_PUT) {
+        if (rc == DPS_ERR_PRECONDITION)
+            http_reply_error(k->req, 412, 1, "%s '%s' %s", word, k->id,
+                             k->if_match && strcmp(k->if_match, "*") == 0
+                                 ? "does not exist (If-Match: *)"
+                                 : "does not have the etag given in If-Match (it changed or is "
+                                   "gone)");
+        else if (rc != DPS_OK)
+            reply_fail(k, rc, err->msg);
+        else
+            reply_object(k, &j->o, true);
+    } else if (k->ep->op == OP_DELETE) {
+        if (rc == DPS_ERR_NOT_FOUND || rc == DPS_ERR_INVAL)
+            http_reply_error(k->req, 404, sub_code_of(404, k->ep->kind), "%s '%s' not found", word,
+                             k->id);
+        else if (rc == DPS_ERR_PRECONDITION)
+            http_reply_error(k->req, 412, 1, "%s '%s' does not have the etag given in If-Match",
+                             word, k->id);
+        else if (rc != DPS_OK)
+            reply_fail(k, rc, err->msg);
+        else
+            http_reply_json(k->req, 204, "", 0);
+    } else if (rc != DPS_OK) {
+        reply_fail(k, rc, err->msg);
+    } else {
+        json_t *res = model_bulk_result_to_json(j->bulk);
+
+        if (!res)
+            reply_fail(k, DPS_ERR_NOMEM, "cannot encode the reply");
+        else
+            http_reply_jansson(k->req, 200, res);
+    }
+    write_job_free(j);
+}
+
+/*
+ * Runs j through the group commit and replies from its completion; takes
+ * ownership of j. A full queue is answered 503 with Retry-After: operators'
+ * tools retry, and a write refused is better than one that waits unbounded.
+ * Without a committer the job runs here, in its own batch.
+ */
+static void submit_write(struct write_job *j)
+{
+    struct service_api *api = j->k.api;
+    struct dps_error err = {0};
+    int rc;
+
+    if (api->committer) {
+        rc = committer_submit(api->committer, j->k.req->worker, write_run, write_done, j,
+                              COMMITTER_MAY_REFUSE);
+        if (rc == DPS_OK)
+            return;
+        if (rc == DPS_ERR_BUSY) {
+            http_reply_header(j->k.req, "Retry-After", "1");
+            http_reply_error(j->k.req, 503, 0, "too many writes are waiting; retry in a second");
+        } else {
+            reply_fail(&j->k, rc, "the group commit is stopping");
+        }
+        write_job_free(j);
+        return;
+    }
+    if ((rc = store_batch_begin(j->k.store, &err)) == DPS_OK) {
+        rc = write_run(j->k.store, j, &err);
+        rc = finish_batch(j->k.store, rc, &err);
+    }
+    write_done(j, rc, &err);
+}
+
 /* ---- enrollments, groups, registrations ---- */
 
 static void op_get(struct call *k, bool secrets)
@@ -369,8 +538,8 @@ static void op_put(struct call *k)
     struct enrollment *e = NULL;
     struct enrollment_group *g = NULL;
     struct stored_form f = {0};
-    struct store_object o = {0};
     struct dps_error err = {0};
+    struct write_job *j;
     const char *field;
     int rc;
 
@@ -396,28 +565,15 @@ static void op_put(struct call *k)
                          kind_word(k->ep->kind), k->id, field, f.id);
         goto out;
     }
-    struct store_put in = {.id = f.id,
-                           .json = f.text,
-                           .if_match = http_request_header(req, "If-Match"),
-                           .device_id = f.device_id,
-                           .attestation = f.attestation};
-    if ((rc = store_batch_begin(k->store, &err)) == DPS_OK) {
-        rc = store_object_put(k->store, k->ep->kind, &in, &o, &err);
-        if (rc == DPS_OK)
-            rc = audit(k, "put", kind_audit(k->ep->kind), f.id, "ok", &err);
-        rc = finish_batch(k->store, rc, &err);
-    }
-    if (rc == DPS_ERR_PRECONDITION)
-        http_reply_error(req, 412, 1, "%s '%s' %s", kind_word(k->ep->kind), k->id,
-                         in.if_match && strcmp(in.if_match, "*") == 0
-                             ? "does not exist (If-Match: *)"
-                             : "does not have the etag given in If-Match (it changed or is gone)");
-    else if (rc != DPS_OK)
-        reply_fail(k, rc, err.msg);
-    else
-        reply_object(k, &o, true);
+    j = write_job_new(k);
+    j->f = f;
+    j->e = e;
+    j->g = g;
+    memset(&f, 0, sizeof(f));
+    e = NULL;
+    g = NULL;
+    submit_write(j);
 out:
-    store_object_release(&o);
     stored_form_release(&f);
     enrollment_free(e);
     enrollment_group_free(g);
@@ -425,26 +581,7 @@ out:
 
 static void op_delete(struct call *k)
 {
-    struct dps_error err = {0};
-    const char *if_match = http_request_header(k->req, "If-Match");
-    int rc;
-
-    if ((rc = store_batch_begin(k->store, &err)) == DPS_OK) {
-        rc = store_object_delete(k->store, k->ep->kind, k->id, if_match, &err);
-        if (rc == DPS_OK)
-            rc = audit(k, "delete", kind_audit(k->ep->kind), k->id, "ok", &err);
-        rc = finish_batch(k->store, rc, &err);
-    }
-    if (rc == DPS_ERR_NOT_FOUND || rc == DPS_ERR_INVAL)
-        http_reply_error(k->req, 404, sub_code_of(404, k->ep->kind), "%s '%s' not found",
-                         kind_word(k->ep->kind), k->id);
-    else if (rc == DPS_ERR_PRECONDITION)
-        http_reply_error(k->req, 412, 1, "%s '%s' does not have the etag given in If-Match",
-                         kind_word(k->ep->kind), k->id);
-    else if (rc != DPS_OK)
-        reply_fail(k, rc, err.msg);
-    else
-        http_reply_json(k->req, 204, "", 0);
+    submit_write(write_job_new(k));
 }
 
 /* Reads x-ms-max-item-count: absent is the default, 1..any is capped at the maximum. */
@@ -571,6 +708,7 @@ static void op_bulk(struct call *k)
     struct bulk_op *op = NULL;
     struct dps_error err = {0};
     bool groups = k->ep->kind == STORE_GROUP;
+    struct write_job *j;
     int rc;
 
     rc = model_bulk_from_json(k->req->body, k->req->body_len, groups, MODEL_PARSE_ALLOW_UPPER_IDS,
@@ -579,22 +717,10 @@ static void op_bulk(struct call *k)
         reply_fail(k, rc, err.msg);
         goto out;
     }
-    if ((rc = store_batch_begin(k->store, &err)) != DPS_OK) {
-        reply_fail(k, rc, err.msg);
-        goto out;
-    }
-    for (size_t i = 0; i < op->count; i++)
-        if (op->items[i].error_code == 0)
-            bulk_item_run(k, op->mode, &op->items[i]);
-    if ((rc = store_batch_commit(k->store, &err)) != DPS_OK) {
-        reply_fail(k, rc, err.msg);
-        goto out;
-    }
-    json_t *res = model_bulk_result_to_json(op);
-    if (!res)
-        reply_fail(k, DPS_ERR_NOMEM, "cannot encode the reply");
-    else
-        http_reply_jansson(k->req, 200, res);
+    j = write_job_new(k);
+    j->bulk = op;
+    op = NULL;
+    submit_write(j);
 out:
     model_bulk_free(op);
 }
@@ -678,7 +804,7 @@ static int keeps_service_config(struct call *k, const char *name, struct dps_err
 /* Checks If-Match against the stored policy; cur is NULL when none exists. */
 static int policy_if_match(struct call *k, const struct store_policy *cur, struct dps_error *err)
 {
-    const char *m = http_request_header(k->req, "If-Match");
+    const char *m = k->if_match;
 
     if (!m)
         return DPS_OK;
@@ -851,7 +977,12 @@ static struct store *worker_store(struct service_api *api, struct http_request *
 static void handle(struct http_request *req, void *arg)
 {
     const struct route_arg *ra = arg;
-    struct call k = {.req = req, .ep = ra->ep, .id = http_request_param(req, "id")};
+    struct call k = {.api = ra->api,
+                     .req = req,
+                     .ep = ra->ep,
+                     .id = http_request_param(req, "id"),
+                     .if_match = http_request_header(req, "If-Match"),
+                     .tracking_id = req->tracking_id};
     struct dps_error err = {0};
     int rc;
 
@@ -912,6 +1043,11 @@ int service_api_new(const struct config *cfg, struct service_api **out, struct d
     }
     *out = api;
     return DPS_OK;
+}
+
+void service_api_set_committer(struct service_api *api, struct committer *cm)
+{
+    api->committer = cm;
 }
 
 void service_api_add_routes(struct service_api *api, struct http_router *router)

@@ -36,6 +36,18 @@ struct service_api;
  */
 int service_api_new(const struct config *cfg, struct service_api **out, struct dps_error *err);
 
+struct committer;
+
+/*
+ * Makes writes of enrollments, groups and registration records (PUT,
+ * DELETE, bulk) run through the group commit cm (borrowed; it must outlive
+ * the server's workers), the reply sent once they are durable; a full
+ * queue is answered 503 with Retry-After. Without it (NULL, the default)
+ * they run on the worker. Shared access policy writes stay on the worker:
+ * they are rare and read several rows first. Call before the server starts.
+ */
+void service_api_set_committer(struct service_api *api, struct committer *cm);
+
 /*
  * Adds the service API's routes to router. The route table lives in api:
  * api must outlive router.
