@@ -903,18 +903,29 @@ views.deviceRegistration = async (main, rid) => {
   }
 };
 
+// One entry of GET /registrations/{id}/attempts: {attemptId, timeUtc, success, status
+// (assigned|failed|disabled|unauthorized), trackingId, operationId, attestationType,
+// enrollment {kind, id}, trace {errorCode, summary, deviceMessage, steps, omitted}, registrationState}.
 function attemptItem(a) {
   const t = a.trace || {};
-  const failed = a.status === 'failed' || (a.errorCode && a.errorCode !== 0) || (t.errorCode && t.errorCode !== 0);
-  const steps = t.steps || a.steps || [];
-  return h('li', { class: `attempt ${failed ? 'failed' : 'ok'}` },
+  const st = a.registrationState || {};
+  const enr = a.enrollment || null;
+  const failed = a.success === false || (a.success === undefined && a.status !== 'assigned');
+  const steps = t.steps || [];
+  const attestation = { x509: 'X.509', symmetricKey: 'symmetric key', tpm: 'TPM' }[a.attestationType] || a.attestationType;
+  return h('li', { class: `attempt ${failed ? 'failed' : 'ok'}`, 'data-tracking-id': a.trackingId || '' },
     h('div', { class: 'attempt-head' }, statusBadge(a.status || (failed ? 'failed' : 'assigned')), ' ',
-      h('time', { datetime: a.timestampUtc || a.createdDateTimeUtc || '' }, fmtDate(a.timestampUtc || a.createdDateTimeUtc)),
-      a.protocol ? ` over ${a.protocol}` : '', a.peer ? ` from ${a.peer}` : ''),
-    (t.summary || a.errorMessage) ? h('p', { class: failed ? 'error-text' : '', 'data-field': 'reason' },
-      (a.errorCode || t.errorCode) ? `${a.errorCode || t.errorCode}: ` : '', t.summary || a.errorMessage) : null,
+      h('time', { datetime: a.timeUtc || '' }, fmtDate(a.timeUtc)),
+      attestation ? ` · ${attestation}` : '',
+      enr && enr.id ? ` · ${enr.kind === 'group' ? 'enrollment group' : 'individual enrollment'} ${enr.id}` : ''),
+    // The summary of a success already names the hub and the device id.
+    !failed && st.assignedHub && !t.summary ? h('p', {}, 'Assigned to ', h('code', {}, st.assignedHub), ' as device ',
+      h('code', {}, st.deviceId || '?')) : null,
+    t.summary ? h('p', { class: failed ? 'error-text' : '', 'data-field': 'reason' },
+      t.errorCode ? `${t.errorCode}: ` : '', t.summary) : null,
+    failed && t.deviceMessage ? h('p', { class: 'muted', 'data-field': 'device-message' }, 'The device was told: ', t.deviceMessage) : null,
     a.trackingId ? h('p', { class: 'muted' }, 'Tracking id ', h('code', {}, a.trackingId)) : null,
-    steps.length ? h('details', {}, h('summary', {}, `Decision trace (${steps.length} steps${t.omitted ? `, ${t.omitted} omitted` : ''})`),
+    steps.length ? h('details', { open: failed }, h('summary', {}, `Decision trace (${steps.length} steps${t.omitted ? `, ${t.omitted} omitted` : ''})`),
       h('ol', { class: 'trace' }, steps.map((s) => h('li', {}, typeof s === 'string' ? s : JSON.stringify(s))))) : null);
 }
 

@@ -3,7 +3,9 @@
 // real dpsd on 127.0.0.1:443: sign-in (and a wrong key refused), a group made
 // through the API listed and deleted from the UI, a group made from the UI by
 // uploading a PEM with its thumbprint shown, the registration and certificate
-// views, and the security headers. Screenshots of each view go to
+// views, a device registered against a group made in the UI shown under
+// Registration records, a refused device's reason in the attempt history, and
+// the security headers. Screenshots of each view go to
 // $DPS_BUILD_DIR/screenshots/.
 //
 // The browser context sets ignoreHTTPSErrors: dpsd's development CA is not in
@@ -16,10 +18,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { test, before, after, afterEach } = require('node:test');
 const { chromium } = require('playwright-core');
-const { startDpsd, stopDpsd, request, makeRoot, sha256Thumbprint, parseConnectionString } = require('./lib/dpsd');
+const {
+  startDpsd, stopDpsd, request, makeRoot, makeDevice, registerDevice, sha256Thumbprint, parseConnectionString,
+} = require('./lib/dpsd');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PORTAL = 'https://localhost/portal/';
+const HUB = 'hub-portal.example.net';
 const SHOTS = path.join(process.env.DPS_BUILD_DIR || '.', 'screenshots');
 
 let dpsd;
@@ -46,7 +51,7 @@ async function signIn(p, cs) {
 before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run 'make deps' (apt-get install chromium)`);
   fs.mkdirSync(path.join(SHOTS, 'last'), { recursive: true });
-  dpsd = await startDpsd('portal');
+  dpsd = await startDpsd('portal', ['--linked-hub', HUB]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
@@ -92,7 +97,7 @@ test('GET /service/info needs a SAS token and answers the ID scope', async () =>
   assert.equal(r.status, 200);
   assert.equal(r.body.idScope, dpsd.idScope);
   assert.equal(r.body.serviceEndpoint, 'https://localhost');
-  assert.deepEqual(r.body.linkedHubs, []);
+  assert.deepEqual(r.body.linkedHubs, [{ host: HUB, weight: 1 }]);
 });
 
 test('a wrong key is refused with a clear message', async () => {
@@ -235,6 +240,64 @@ test('registration records and certificates views render, or say what this serve
   await page.locator('main h1', { hasText: 'CA certificates' }).waitFor();
   await page.locator('.note, table').first().waitFor();
   await shot('certificates');
+});
+
+test('a device registered against a group made in the UI appears under Registration records', async () => {
+  const pem = makeRoot(dpsd, 'line-root', 'CN=Portal Line Root');
+  await open(`#/enrollments/groups`);
+  await page.click('#add-enrollment');
+  await page.fill('#f-id', 'line-group');
+  await page.setInputFiles('#f-cert1-file', pem);
+  await page.locator('#f-cert1-preview code[data-field="sha256"]').waitFor();
+  await page.click('#f-save');
+  await page.waitForURL(/#\/enrollments\/groups\/line-group$/);
+
+  const reg = registerDevice(dpsd, 'line-dev-1', makeDevice(dpsd, 'line-root', 'line-dev-1'));
+  assert.equal(reg.status, 0, reg.stderr);
+  assert.equal(JSON.parse(reg.stdout).registrationState.assignedHub, HUB);
+
+  await open(`#/registrations`);
+  await page.fill('#r-group', 'line-group');
+  await page.getByRole('button', { name: 'Show records' }).click();
+  await page.waitForURL(/#\/registrations\/group\/line-group$/);
+  const row = page.locator('tr', { has: page.locator('a', { hasText: 'line-dev-1' }) });
+  await row.waitFor();
+  assert.match(await row.textContent(), new RegExp(`assigned.*${HUB.replace(/\./g, '\\.')}`));
+  await shot('registrations-group-device');
+
+  await row.locator('a', { hasText: 'line-dev-1' }).click();
+  await page.waitForURL(/#\/registrations\/device\/line-dev-1$/);
+  const [attempt] = (await request(dpsd, 'GET', '/registrations/line-dev-1/attempts')).body;
+  const item = page.locator('li.attempt').first();
+  await item.waitFor();
+  assert.match(await item.textContent(), /assigned/);
+  assert.match(await item.textContent(), /enrollment group line-group/);
+  assert.equal(await item.locator('[data-field="reason"]').textContent(), attempt.trace.summary);
+  assert.match(attempt.trace.summary, new RegExp(`hub '${HUB.replace(/\./g, '\\.')}' as device 'line-dev-1'`));
+  assert.equal(await item.locator('time').getAttribute('datetime'), attempt.timeUtc);
+  assert.match(await item.textContent(), new RegExp(attempt.trackingId));
+  await shot('registration-device-assigned');
+});
+
+test("a refused device's reason is shown in its attempt history", async () => {
+  makeRoot(dpsd, 'stray-root', 'CN=Portal Stray Root');
+  const reg = registerDevice(dpsd, 'stray-dev-1', makeDevice(dpsd, 'stray-root', 'stray-dev-1'));
+  assert.notEqual(reg.status, 0, 'a device under an unknown CA is refused');
+  const [attempt] = (await request(dpsd, 'GET', '/registrations/stray-dev-1/attempts')).body;
+  assert.equal(attempt.status, 'unauthorized');
+  assert.match(reg.stderr, new RegExp(attempt.trackingId), 'the device saw the tracking id');
+
+  await open(`#/registrations/device/stray-dev-1`);
+  await page.locator('text=No registration record for').waitFor();
+  const item = page.locator('li.attempt.failed').first();
+  await item.waitFor();
+  assert.match(await item.locator('.badge').textContent(), /unauthorized/);
+  assert.equal(await item.locator('[data-field="reason"]').textContent(), `401002: ${attempt.trace.summary}`);
+  assert.match(await item.locator('[data-field="device-message"]').textContent(), new RegExp(attempt.trace.deviceMessage));
+  assert.equal(await item.getAttribute('data-tracking-id'), attempt.trackingId);
+  assert.ok(await item.locator('details').evaluate((el) => el.open), 'the trace of a failure is open');
+  for (const step of attempt.trace.steps) assert.ok((await item.locator('ol.trace').textContent()).includes(step), step);
+  await shot('registration-device-refused');
 });
 
 test('the enrollment groups view on a phone', async () => {

@@ -3,7 +3,7 @@
 // and call its service API from Node with a SAS token, as any service client would.
 'use strict';
 
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
@@ -18,11 +18,12 @@ function need(name) {
 // Starts dpsd with a fresh data directory under DPS_TEST_TMP; resolves when it
 // has printed its connection string and accepts connections. Port 443 may be
 // held for a while by another test run on the machine: retry for two minutes.
-async function startDpsd(name) {
+// extraArgs are added to dpsd's command line (e.g. ['--linked-hub', 'hub-a.example.net']).
+async function startDpsd(name, extraArgs = []) {
   const deadline = Date.now() + 120000;
   for (;;) {
     try {
-      return await startOnce(name);
+      return await startOnce(name, extraArgs);
     } catch (e) {
       if (!/Address already in use/.test(e.message) || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 1000));
@@ -30,14 +31,14 @@ async function startDpsd(name) {
   }
 }
 
-async function startOnce(name) {
+async function startOnce(name, extraArgs) {
   const base = path.join(need('DPS_TEST_TMP'), `${name}-${process.pid}`);
   fs.rmSync(base, { recursive: true, force: true });
   fs.mkdirSync(base, { recursive: true });
   const dataDir = path.join(base, 'data');
   const err = fs.openSync(path.join(base, 'dpsd.err'), 'w');
   const proc = spawn(need('DPSD'), ['--https-listen', '127.0.0.1:443', '--hostname', 'localhost',
-    '--data-dir', dataDir, '--workers', '2', '--shutdown-timeout', '5'], { stdio: ['ignore', 'pipe', err] });
+    '--data-dir', dataDir, '--workers', '2', '--shutdown-timeout', '5', ...extraArgs], { stdio: ['ignore', 'pipe', err] });
   let out = '';
   const connectionString = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dpsd did not start: ${out}`)), 30000);
@@ -149,9 +150,30 @@ function makeRoot(d, name, subject) {
   return `${prefix}.pem`;
 }
 
+// Issues a device certificate for registrationId under the CA made by makeRoot(d, caName, ...).
+function makeDevice(d, caName, registrationId) {
+  const prefix = path.join(d.base, registrationId);
+  execFileSync(need('DPSCTL'), ['cert', 'create-device', '--ca', path.join(d.base, caName),
+    '--registration-id', registrationId, '--out', prefix], { stdio: 'pipe' });
+  return { cert: `${prefix}.chain.pem`, key: `${prefix}.key` };
+}
+
+// Registers a device over HTTPS with `dpsctl register`, as the device would.
+// Resolves with { status, stdout, stderr }; a refused device is not an error here.
+function registerDevice(d, registrationId, device) {
+  const caFile = path.join(d.dataDir, 'tls', 'ca.pem');
+  const r = spawnSync(need('DPSCTL'), ['register', '--id-scope', d.idScope, '--registration-id',
+    registrationId, '--cert', device.cert, '--key', device.key, '--global-endpoint', 'localhost',
+    '--connect-to', '127.0.0.1:443', '--ca-file', caFile, '--json'], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 // The upper-case hex SHA-256 thumbprint of a PEM certificate, as Azure writes it.
 function sha256Thumbprint(pemPath) {
   return new crypto.X509Certificate(fs.readFileSync(pemPath)).fingerprint256.replace(/:/g, '').toUpperCase();
 }
 
-module.exports = { startDpsd, stopDpsd, request, sasToken, makeRoot, sha256Thumbprint, parseConnectionString };
+module.exports = {
+  startDpsd, stopDpsd, request, sasToken, makeRoot, makeDevice, registerDevice, sha256Thumbprint,
+  parseConnectionString,
+};
