@@ -145,7 +145,11 @@ static void print_attempt(const json_t *a)
     cli_print_field("  Tracking id", str(a, "trackingId"));
     cli_print_field("  Operation id", str(a, "operationId"));
     cli_print_field("  Summary", str(trace, "summary"));
-    cli_print_field("  Device saw", str(trace, "deviceMessage"));
+    /* A success carries an empty device message: the device got its assignment. */
+    if (str(trace, "deviceMessage") && *str(trace, "deviceMessage"))
+        cli_print_field("  Device was told", str(trace, "deviceMessage"));
+    if (json_array_size(json_object_get(trace, "steps")) > 0)
+        printf("  Decision trace\n");
     json_array_foreach(json_object_get(trace, "steps"), i, step)
     {
         if (json_is_string(step))
