@@ -451,6 +451,8 @@ static void test_defaults(void)
         ok_int(allocate_hub(&r, &dflt, NULL), DPS_OK);
         ok(hashed.hub == dflt.hub);
     }
+    r = hashed_request("dev-1", hubs, 2);
+    r.policy = ALLOCATION_DEFAULT;
     ok_int(allocate_hub(&r, &dflt, t), DPS_OK);
     ok_str(trace_line(t, 0), "allocation policy 'hashed' (the default)");
     /* A previous record without a readable substatus keeps its hub as a first assignment. */
