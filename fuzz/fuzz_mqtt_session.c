@@ -28,8 +28,12 @@ static int fake_authenticate(void *arg, const struct mqtt_request *req)
     return req->sas_len % 2 ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
 }
 
-static void fake_request(void *arg, const struct mqtt_request *req, struct provision_result *out)
+static void fake_request(void *arg, const struct mqtt_request *req, mqtt_answer_fn answer,
+                         void *answer_arg)
 {
+    struct provision_result res;
+    struct provision_result *out = &res;
+
     memset(out, 0, sizeof(*out));
     switch (req->registration_id[0] % 3) {
     case 0:
@@ -47,6 +51,8 @@ static void fake_request(void *arg, const struct mqtt_request *req, struct provi
         snprintf(out->message, sizeof(out->message), "not authorized \xc3\xa9");
         break;
     }
+    answer(answer_arg, out);
+    provision_result_release(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -113,6 +113,7 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    mqtt_service_set_committer(mqtt, committer);
     /* A busy MQTT port leaves the device API on HTTPS and MQTT over WebSocket running. */
     if ((rc = server_serve_mqtt(srv, mqtt, &err)) == DPS_ERR_IO) {
         log_msg(LOG_WARNING, "MQTT over TLS is not served: %s", err.msg);

@@ -2,16 +2,21 @@
 /*
  * The MQTT session of one device connection, and dpsd's backend that maps
  * its requests onto the registration service. One function per packet
- * type; every answer goes out through the send callback, in order.
+ * type; every answer goes out through the send callback. A register
+ * answer may come later (once its write is durable), so each request
+ * handed to the backend is a struct mqtt_pending until it is answered.
  */
 #include "core/common.h"
 #include "server/mqtt_session.h"
+
+#include <assert.h>
 
 #include <openssl/crypto.h>
 
 #include "core/model.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/server.h"
 
 struct mqtt_session {
     struct mqtt_backend backend;
@@ -19,7 +24,10 @@ struct mqtt_session {
     STACK_OF(X509) * chain;
     char peer[64];
     mqtt_send_fn send;
+    mqtt_answered_fn answered;
     void *send_arg;
+    size_t outstanding; /* requests handed to the backend, not yet answered */
+    bool in_input;      /* inside mqtt_session_input(): answers are not deferred */
     bool connected;
     bool subscribed; /* to DPS_MQTT_RESPONSE_FILTER: responses go at QoS 1 */
     uint16_t keep_alive;
@@ -56,6 +64,16 @@ void mqtt_session_free(struct mqtt_session *s)
         free(s->password);
     }
     free(s);
+}
+
+void mqtt_session_set_answered(struct mqtt_session *s, mqtt_answered_fn answered)
+{
+    s->answered = answered;
+}
+
+size_t mqtt_session_outstanding(const struct mqtt_session *s)
+{
+    return s->outstanding;
 }
 
 bool mqtt_session_connected(const struct mqtt_session *s)
@@ -242,7 +260,7 @@ static char *response_payload(const struct provision_result *res, const char *tr
     return s;
 }
 
-static void send_response(struct mqtt_session *s, const struct dps_mqtt_request_topic *t,
+static void send_response(struct mqtt_session *s, const char *rid, size_t rid_len,
                           const struct provision_result *res, const char *tracking_id)
 {
     char topic[DPS_MQTT_RESPONSE_TOPIC_SIZE];
@@ -255,7 +273,7 @@ static void send_response(struct mqtt_session *s, const struct dps_mqtt_request_
 
     if (status == 202 || status == 429)
         retry = res->retry_after > 0 ? res->retry_after : PROVISION_RETRY_AFTER;
-    tlen = dps_mqtt_response_topic(topic, sizeof(topic), status, t->rid, t->rid_len, retry);
+    tlen = dps_mqtt_response_topic(topic, sizeof(topic), status, rid, rid_len, retry);
     payload = response_payload(res, tracking_id);
     if (!payload)
         payload = xstrdup("{}");
@@ -271,13 +289,40 @@ static void send_response(struct mqtt_session *s, const struct dps_mqtt_request_
     free(payload);
 }
 
+/* A request handed to the backend: what its answer needs once the packet is gone. */
+struct mqtt_pending {
+    struct mqtt_session *s;
+    enum dps_mqtt_request kind;
+    char rid[DPS_MQTT_RID_MAX];
+    size_t rid_len;
+    char tracking_id[37];
+};
+
+/* The backend's answer (mqtt_answer_fn), now or once the registration is durable. */
+static void pending_answer(void *arg, struct provision_result *res)
+{
+    struct mqtt_pending *pend = arg;
+    struct mqtt_session *s = pend->s;
+    bool deferred = !s->in_input;
+
+    assert(s->outstanding > 0);
+    s->outstanding--;
+    send_response(s, pend->rid, pend->rid_len, res, pend->tracking_id);
+    log_msg(LOG_INFO, "mqtt %s '%s' %d %s %s",
+            pend->kind == DPS_MQTT_REGISTER ? "register" : "poll", s->user.registration_id,
+            res->status, s->peer, pend->tracking_id);
+    free(pend);
+    /* Last: the connection may free s in there. */
+    if (deferred && s->answered)
+        s->answered(s->send_arg);
+}
+
 static int handle_publish(struct mqtt_session *s, const struct mqtt_publish *p)
 {
     struct dps_mqtt_request_topic t;
     struct dps_error err = {0};
-    struct provision_result res;
+    struct mqtt_pending *pend;
     struct mqtt_request r;
-    char tracking_id[37];
     char operation_id[DPS_MQTT_OPERATION_ID_MAX + 1];
     char *body = NULL;
     uint8_t ack[4];
@@ -290,10 +335,19 @@ static int handle_publish(struct mqtt_session *s, const struct mqtt_publish *p)
         return refuse(s, "PUBLISH to a topic that is no DPS request");
     if (rc != DPS_OK)
         return refuse(s, "PUBLISH topic: %s", err.msg);
+    if (s->outstanding >= MQTT_SESSION_MAX_INFLIGHT)
+        return refuse(s, "more than %d requests outstanding", MQTT_SESSION_MAX_INFLIGHT);
     if (p->qos == 1)
         s->send(s->send_arg, ack, mqtt_encode_puback(ack, sizeof(ack), p->packet_id));
 
-    request_init(s, &r, tracking_id);
+    pend = xcalloc(1, sizeof(*pend));
+    pend->s = s;
+    pend->kind = t.kind;
+    assert(t.rid_len <= sizeof(pend->rid));
+    if (t.rid_len)
+        memcpy(pend->rid, t.rid, t.rid_len);
+    pend->rid_len = t.rid_len;
+    request_init(s, &r, pend->tracking_id);
     r.kind = t.kind;
     if (t.kind == DPS_MQTT_REGISTER) {
         body = register_body(s, &p->payload);
@@ -307,18 +361,14 @@ static int handle_publish(struct mqtt_session *s, const struct mqtt_publish *p)
         operation_id[t.operation_id_len] = '\0';
         r.operation_id = operation_id;
     }
-    memset(&res, 0, sizeof(res));
-    s->backend.request(s->backend.arg, &r, &res);
-    send_response(s, &t, &res, tracking_id);
-    log_msg(LOG_INFO, "mqtt %s '%s' %d %s %s", t.kind == DPS_MQTT_REGISTER ? "register" : "poll",
-            s->user.registration_id, res.status, s->peer, tracking_id);
-    provision_result_release(&res);
+    s->outstanding++;
+    s->backend.request(s->backend.arg, &r, pending_answer, pend);
     free(body);
     return MQTT_SESSION_OPEN;
 }
 
 /* Handles one decoded packet. */
-static int handle_packet(struct mqtt_session *s, const struct mqtt_packet *p, size_t *requests)
+static int handle_packet(struct mqtt_session *s, const struct mqtt_packet *p)
 {
     uint8_t buf[4];
 
@@ -329,8 +379,6 @@ static int handle_packet(struct mqtt_session *s, const struct mqtt_packet *p, si
     }
     switch (p->type) {
     case MQTT_PUBLISH:
-        if (++*requests > MQTT_SESSION_MAX_INFLIGHT)
-            return refuse(s, "more than %d requests at once", MQTT_SESSION_MAX_INFLIGHT);
         return handle_publish(s, &p->u.publish);
     case MQTT_PUBACK:
         return MQTT_SESSION_OPEN; /* of a response: nothing is kept for redelivery */
@@ -353,10 +401,8 @@ static int handle_packet(struct mqtt_session *s, const struct mqtt_packet *p, si
     }
 }
 
-int mqtt_session_input(struct mqtt_session *s, struct evbuffer *in)
+static int session_input(struct mqtt_session *s, struct evbuffer *in)
 {
-    size_t requests = 0;
-
     for (;;) {
         struct dps_error err = {0};
         struct mqtt_packet p;
@@ -382,23 +428,35 @@ int mqtt_session_input(struct mqtt_session *s, struct evbuffer *in)
         }
         if (n < 0)
             return refuse(s, "%s", err.msg);
-        rc = handle_packet(s, &p, &requests);
+        rc = handle_packet(s, &p);
         evbuffer_drain(in, (size_t)n);
         if (rc != MQTT_SESSION_OPEN)
             return rc;
     }
 }
 
+int mqtt_session_input(struct mqtt_session *s, struct evbuffer *in)
+{
+    int rc;
+
+    s->in_input = true;
+    rc = session_input(s, in);
+    s->in_input = false;
+    return rc;
+}
+
 /* ---- dpsd's backend: the registration service ---- */
 
 struct mqtt_worker {
     struct mqtt_service *svc;
+    struct worker *target; /* where deferred answers run */
     struct store *store;
     struct attest_cache *cache;
 };
 
 struct mqtt_service {
     struct provision *prov;
+    struct committer *committer; /* borrowed; NULL: synchronous writes */
     char *dsn;
     size_t max_packet;
     struct mqtt_worker *workers;
@@ -467,25 +525,43 @@ static int service_authenticate(void *arg, const struct mqtt_request *r)
     return code;
 }
 
-static void service_request(void *arg, const struct mqtt_request *r, struct provision_result *out)
+static void service_request(void *arg, const struct mqtt_request *r, mqtt_answer_fn answer,
+                            void *answer_arg)
 {
     struct mqtt_worker *w = arg;
     struct provision_request pr;
+    struct provision_result res;
 
-    memset(out, 0, sizeof(*out));
+    memset(&res, 0, sizeof(res));
     if (!worker_ready(w)) {
-        out->status = 500;
-        out->error_code = 500001;
-        snprintf(out->message, sizeof(out->message), "the store is not available");
+        res.status = 500;
+        res.error_code = 500001;
+        snprintf(res.message, sizeof(res.message), "the store is not available");
+        answer(answer_arg, &res);
         return;
     }
     if (r->kind == DPS_MQTT_POLL) {
         provision_operation(w->svc->prov, w->store, r->id_scope, r->registration_id,
-                            r->operation_id, out);
+                            r->operation_id, &res);
+        answer(answer_arg, &res);
+        provision_result_release(&res);
         return;
     }
     provision_request_from(w, r, &pr);
-    provision_register(w->svc->prov, &pr, out);
+    if (w->svc->committer) {
+        /* The answer is published once the record and the attempt are committed. */
+        if (provision_register_async(w->svc->prov, &pr, w->svc->committer, w->target, answer,
+                                     answer_arg) == DPS_OK)
+            return;
+        res.status = 500;
+        res.error_code = 500000;
+        snprintf(res.message, sizeof(res.message), "internal error: incomplete request");
+        answer(answer_arg, &res);
+        return;
+    }
+    provision_register(w->svc->prov, &pr, &res);
+    answer(answer_arg, &res);
+    provision_result_release(&res);
 }
 
 int mqtt_service_new(const struct config *cfg, const char *id_scope, struct mqtt_service **out,
@@ -530,12 +606,18 @@ void mqtt_service_free(struct mqtt_service *svc)
     free(svc);
 }
 
-struct mqtt_backend mqtt_service_backend(struct mqtt_service *svc, int worker_index)
+void mqtt_service_set_committer(struct mqtt_service *svc, struct committer *cm)
 {
-    size_t i =
-        worker_index >= 0 && (size_t)worker_index < svc->n_workers ? (size_t)worker_index : 0;
+    svc->committer = cm;
+}
+
+struct mqtt_backend mqtt_service_backend(struct mqtt_service *svc, struct worker *w)
+{
+    int index = worker_index(w);
+    size_t i = index >= 0 && (size_t)index < svc->n_workers ? (size_t)index : 0;
     struct mqtt_backend b = {service_authenticate, service_request, &svc->workers[i]};
 
+    svc->workers[i].target = w;
     return b;
 }
 

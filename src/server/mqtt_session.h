@@ -24,11 +24,15 @@
 #include "server/config.h"
 #include "server/provision.h"
 
+struct committer;
+struct worker;
+
 /* Seconds a new connection has to complete TLS and send CONNECT. */
 #define MQTT_SESSION_CONNECT_TIMEOUT 10
 /*
- * Register and poll requests one read may carry: DPS clients wait for each
- * response before the next request, so more is a misbehaving peer.
+ * Register and poll requests outstanding at once on one connection (sent,
+ * not yet answered): DPS clients wait for each response before the next
+ * request, so more is a misbehaving peer.
  */
 #define MQTT_SESSION_MAX_INFLIGHT 8
 /* Bytes queued to a peer that does not read its responses before the connection is closed. */
@@ -55,6 +59,12 @@ struct mqtt_request {
 };
 
 /*
+ * The answer to one request, on the connection's thread: res is borrowed
+ * for the call (provision_done_fn has the same shape).
+ */
+typedef void (*mqtt_answer_fn)(void *answer_arg, struct provision_result *res);
+
+/*
  * What the session needs from the provisioning side.
  *
  * authenticate: called once, on CONNECT, only when the device sent a
@@ -62,18 +72,33 @@ struct mqtt_request {
  *   code to refuse with: MQTT_CONNACK_NOT_AUTHORIZED for a malformed,
  *   expired or wrong token, MQTT_CONNACK_SERVER_UNAVAILABLE when the store
  *   cannot be reached.
- * request: answers a register or poll request; fills out (released by the
- *   session with provision_result_release()).
+ * request: answers a register or poll request by calling answer(answer_arg,
+ *   res) exactly once, either before it returns or later on the same
+ *   thread (once the registration is durable). req is borrowed for the
+ *   call only.
  * arg: passed to both.
  */
 struct mqtt_backend {
     int (*authenticate)(void *arg, const struct mqtt_request *req);
-    void (*request)(void *arg, const struct mqtt_request *req, struct provision_result *out);
+    void (*request)(void *arg, const struct mqtt_request *req, mqtt_answer_fn answer,
+                    void *answer_arg);
     void *arg;
 };
 
-/* Writes len bytes of buf to the peer (copied); called only inside mqtt_session_input(). */
+/*
+ * Writes len bytes of buf to the peer (copied). Called inside
+ * mqtt_session_input(), and for a deferred answer from the backend's
+ * answer call; after the connection closed, the callee drops the bytes.
+ */
 typedef void (*mqtt_send_fn)(void *arg, const void *buf, size_t len);
+
+/*
+ * Called (with the send callback's arg) after a deferred answer was
+ * handed to send, outside mqtt_session_input(): the connection checks
+ * its output limit, or frees itself when its socket is gone and
+ * mqtt_session_outstanding() is 0. The session is not touched after it.
+ */
+typedef void (*mqtt_answered_fn)(void *arg);
 
 struct mqtt_session;
 
@@ -93,8 +118,22 @@ struct mqtt_session *mqtt_session_new(const struct mqtt_backend *backend, size_t
                                       STACK_OF(X509) * chain, const char *peer, mqtt_send_fn send,
                                       void *send_arg);
 
-/* Frees s and wipes the password it kept; NULL is a no-op. */
+/*
+ * Sets the callback run after each deferred answer; NULL (the default)
+ * runs none.
+ */
+void mqtt_session_set_answered(struct mqtt_session *s, mqtt_answered_fn answered);
+
+/*
+ * Frees s and wipes the password it kept; NULL is a no-op. The connection
+ * keeps s until mqtt_session_outstanding() is 0: an answer arriving for a
+ * freed session would touch freed memory. (Only when the worker's loop has
+ * stopped for good may it be freed earlier: those answers never run.)
+ */
 void mqtt_session_free(struct mqtt_session *s);
+
+/* Requests handed to the backend and not yet answered. */
+size_t mqtt_session_outstanding(const struct mqtt_session *s);
 
 /* mqtt_session_input() results. */
 enum mqtt_session_status {
@@ -107,9 +146,9 @@ enum mqtt_session_status {
  * Handles every complete packet at the start of in and drains it; a
  * partial packet stays in in for the next call. A violation (malformed
  * packet, packet or topic over its limit, a first packet other than
- * CONNECT, QoS 2, a topic that is no DPS request, too many requests at
- * once) is logged with the peer and the reason (never the password) and
- * answered with MQTT_SESSION_CLOSE; nothing is read after that.
+ * CONNECT, QoS 2, a topic that is no DPS request, more than
+ * MQTT_SESSION_MAX_INFLIGHT requests outstanding) is logged with the peer and the reason (never the
+ * password) and answered with MQTT_SESSION_CLOSE; nothing is read after that.
  *
  * Returns: enum mqtt_session_status.
  */
@@ -147,8 +186,20 @@ int mqtt_service_new(const struct config *cfg, const char *id_scope, struct mqtt
 /* Closes the workers' store connections and frees svc; NULL is a no-op. */
 void mqtt_service_free(struct mqtt_service *svc);
 
-/* The backend for sessions of worker worker_index (0 .. workers-1); only that worker calls it. */
-struct mqtt_backend mqtt_service_backend(struct mqtt_service *svc, int worker_index);
+/*
+ * Sends registration writes through the group commit: the answer to a
+ * register request is then published once the record and the attempt are
+ * durable, and the worker's loop never waits on a disk. Without it
+ * (cm NULL, the default) the writes are synchronous on the worker.
+ * cm: borrowed; must outlive the service's sessions.
+ */
+void mqtt_service_set_committer(struct mqtt_service *svc, struct committer *cm);
+
+/*
+ * The backend for sessions of worker w; only that worker's thread calls
+ * it, and deferred answers are posted back to it (worker_call()).
+ */
+struct mqtt_backend mqtt_service_backend(struct mqtt_service *svc, struct worker *w);
 
 /* Largest MQTT packet the service accepts: the body limit plus room for the topic. */
 size_t mqtt_service_max_packet(const struct mqtt_service *svc);

@@ -134,14 +134,20 @@ static void conn_free(struct conn *c)
         event_base_loopexit(w->base, NULL);
 }
 
-/* Closes the socket; the struct lives on while a handler still owes a reply. */
+/* True while a handler or the group commit still owes this connection an answer. */
+static bool conn_owed(const struct conn *c)
+{
+    return c->pending || (c->mqtt && mqtt_session_outstanding(c->mqtt) > 0);
+}
+
+/* Closes the socket; the struct lives on while an answer is still owed. */
 static void conn_close(struct conn *c)
 {
     if (c->bev) {
         bufferevent_free(c->bev);
         c->bev = NULL;
     }
-    if (!c->pending)
+    if (!conn_owed(c))
         conn_free(c);
 }
 
@@ -306,18 +312,21 @@ static void conn_set_read_timeout(struct conn *c, long seconds)
     bufferevent_set_timeouts(c->bev, &rd, &wr);
 }
 
+/* A deferred answer may arrive after the peer left: then its bytes are dropped. */
 static void mqtt_send_tls(void *arg, const void *buf, size_t len)
 {
     struct conn *c = arg;
 
-    evbuffer_add(bufferevent_get_output(c->bev), buf, len);
+    if (c->bev)
+        evbuffer_add(bufferevent_get_output(c->bev), buf, len);
 }
 
 static void mqtt_send_ws(void *arg, const void *buf, size_t len)
 {
     struct conn *c = arg;
 
-    websocket_send(c->ws, buf, len);
+    if (c->bev)
+        websocket_send(c->ws, buf, len);
 }
 
 static bool ws_on_message(void *arg, const void *buf, size_t len)
@@ -328,13 +337,46 @@ static bool ws_on_message(void *arg, const void *buf, size_t len)
     return mqtt_session_input(c->mqtt, c->ws_in) == MQTT_SESSION_OPEN;
 }
 
+static bool conn_mqtt_output_full(struct conn *c);
+
+/* After a deferred MQTT answer: free a connection whose peer left, or apply the output limit. */
+static void mqtt_answered(void *arg)
+{
+    struct conn *c = arg;
+
+    if (!c->bev) {
+        if (!conn_owed(c))
+            conn_free(c);
+        return;
+    }
+    if (!c->close_after_write && conn_mqtt_output_full(c)) {
+        if (c->proto == CONN_WEBSOCKET)
+            websocket_close(c->ws);
+        conn_finish(c);
+    }
+}
+
 static struct mqtt_session *conn_mqtt_session(struct conn *c, mqtt_send_fn send)
 {
     struct server *srv = c->w->srv;
-    struct mqtt_backend be = mqtt_service_backend(srv->mqtt, c->w->index);
+    struct mqtt_backend be = mqtt_service_backend(srv->mqtt, c->w);
+    struct mqtt_session *s;
 
     conn_fetch_chain(c);
-    return mqtt_session_new(&be, mqtt_service_max_packet(srv->mqtt), c->chain, c->peer, send, c);
+    s = mqtt_session_new(&be, mqtt_service_max_packet(srv->mqtt), c->chain, c->peer, send, c);
+    mqtt_session_set_answered(s, mqtt_answered);
+    return s;
+}
+
+/* True (and logged) when the peer leaves more responses unread than allowed. */
+static bool conn_mqtt_output_full(struct conn *c)
+{
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= MQTT_SESSION_MAX_OUTPUT)
+        return false;
+    log_msg(LOG_WARNING,
+            "%s: mqtt: closing the connection: more than %d bytes of responses are not read",
+            c->peer, MQTT_SESSION_MAX_OUTPUT);
+    return true;
 }
 
 /* Reads MQTT, directly or through WebSocket frames, and keeps the timeouts in step. */
@@ -352,13 +394,8 @@ static void conn_mqtt_read(struct conn *c)
     } else {
         open = websocket_input(c->ws, in);
     }
-    if (open && evbuffer_get_length(bufferevent_get_output(c->bev)) > MQTT_SESSION_MAX_OUTPUT) {
-        log_msg(LOG_WARNING,
-                "%s: mqtt: closing the connection: more than %d bytes of responses "
-                "are not read",
-                c->peer, MQTT_SESSION_MAX_OUTPUT);
+    if (open && conn_mqtt_output_full(c))
         open = false;
-    }
     if (!open) {
         if (c->proto == CONN_WEBSOCKET)
             websocket_close(c->ws);
@@ -695,7 +732,7 @@ static void worker_stop(void *arg)
     }
     for (c = w->conns; c; c = next) {
         next = c->next;
-        /* An MQTT session never waits on a handler: its requests are answered as they arrive. */
+        /* An MQTT connection owed answers stays counted until they arrive (conn_owed()). */
         if (c->bev && c->proto != CONN_HTTP)
             conn_close(c);
         else if (c->bev && !c->pending && !c->close_after_write && http_reader_idle(c->reader) &&
@@ -875,11 +912,15 @@ void server_free(struct server *srv)
         struct worker *w = &srv->workers[i];
         while (w->conns) {
             struct conn *c = w->conns;
-            /* Only after a forced stop: no handler runs any more. */
+            /* Only after a forced stop: no handler or answer runs any more. */
             http_request_free(c->pending);
             c->pending = NULL;
             w->draining = false;
-            conn_close(c);
+            if (c->bev) {
+                bufferevent_free(c->bev);
+                c->bev = NULL;
+            }
+            conn_free(c);
         }
         if (w->listener)
             evconnlistener_free(w->listener);
