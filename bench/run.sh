@@ -63,6 +63,7 @@ wait_port() { # port seconds
 DPSD_PID=
 start_dpsd() { # data-dir port
     "$BUILD/dpsd" --data-dir "$1" --hostname localhost --https-listen "127.0.0.1:$2" \
+        --mqtt-listen 127.0.0.1:0 \
         --linked-hub hub-a.example.net --workers "$WORKERS" >>"$WORK/dpsd.log" 2>&1 &
     DPSD_PID=$!
     PIDS+=("$DPSD_PID")

@@ -64,7 +64,8 @@ static const struct directive directives[] = {
      "Address for HTTPS (service API, device API, portal). The Azure SDK clients only connect "
      "to port 443."},
     {"mqtt-listen", T_LISTEN, F(mqtt_listen), "0.0.0.0:8883", 0, 0, NULL, 0, "ADDR:PORT",
-     "Address for MQTT over TLS. Stored and validated; MQTT is not served yet by this version."},
+     "Address for the device API over MQTT 3.1.1 on TLS. The Azure SDK clients only connect to "
+     "port 8883 (MQTT over WebSocket is served on the HTTPS port)."},
     {"linked-hub", T_HUB, F(linked_hub), NULL, 0, 0, NULL, D_REPEAT, "HOST[,weight=N][,location=L]",
      "An IoT hub that devices can be assigned to; repeat for several hubs. `weight` (1-1000, "
      "default 1) and `location` are used by the allocation policies. In the environment, "

@@ -114,11 +114,9 @@ int main(int argc, char **argv)
         goto out;
     }
     mqtt_service_set_committer(mqtt, committer);
-    /* A busy MQTT port leaves the device API on HTTPS and MQTT over WebSocket running. */
-    if ((rc = server_serve_mqtt(srv, mqtt, &err)) == DPS_ERR_IO) {
-        log_msg(LOG_WARNING, "MQTT over TLS is not served: %s", err.msg);
-    } else if (rc != DPS_OK) {
-        log_msg(LOG_ERROR, "%s", err.msg);
+    /* A busy MQTT port is a start-up error, as a busy HTTPS port is: devices expect both. */
+    if ((rc = server_serve_mqtt(srv, mqtt, &err)) != DPS_OK) {
+        log_msg(LOG_ERROR, "'mqtt-listen': %s", err.msg);
         goto out;
     }
     log_msg(LOG_INFO, "dpsd %s %s data directory '%s'", DPS_VERSION,

@@ -66,6 +66,7 @@ class Dpsd:
         self.err = open(os.path.join(base, "dpsd.err"), "a+")
         self.proc = subprocess.Popen(
             [DPSD, "--data-dir", self.dir, "--https-listen", "127.0.0.1:%d" % self.port,
+             "--mqtt-listen", "127.0.0.1:0",
              "--workers", "2", "--hostname", "localhost", "--linked-hub", "hub-a.example.net"],
             stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.time() + 30

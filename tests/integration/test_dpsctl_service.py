@@ -137,6 +137,7 @@ def main():
     os.makedirs(PKI)
     err = open(os.path.join(BASE, "dpsd.err"), "w")
     proc = subprocess.Popen([DPSD, "--data-dir", data, "--https-listen", "127.0.0.1:%d" % port,
+                             "--mqtt-listen", "127.0.0.1:0",
                              "--workers", "2", "--hostname", "localhost"],
                             stdout=subprocess.DEVNULL, stderr=err)
     try:

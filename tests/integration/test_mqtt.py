@@ -545,6 +545,45 @@ def test_websocket():
     healthy()
 
 
+def test_peer_gone_before_the_answer():
+    # The answer comes once the write is durable; a device that leaves first
+    # still has its registration recorded, and dpsd frees the connection.
+    sym_individual("mq-gone")
+    c = session("mq-gone", token("mq-gone"))
+    c.send(publish(REG + "g-1", b'{"registrationId":"mq-gone"}', 1, 1))
+    c.close()
+    deadline = time.time() + 10
+    while not attempts("mq-gone") and time.time() < deadline:
+        time.sleep(0.05)
+    assert attempts("mq-gone")[0]["status"] == "assigned", attempts("mq-gone")
+    # Many requests in a row, each answered in order of its $rid.
+    c = session("mq-gone", token("mq-gone"))
+    for i in range(5):
+        c.send(publish(REG + "r-%d" % i, b'{"registrationId":"mq-gone"}', 1, i + 1))
+    rids = set()
+    for i in range(5):
+        topic, status, body = response(c)
+        assert status == 200 and body["status"] == "assigned", (status, body)
+        rids.add(topic.split("$rid=")[1])
+    assert rids == {"r-%d" % i for i in range(5)}, rids
+    c.close()
+    healthy()
+
+
+def test_busy_mqtt_port_is_a_startup_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        p = subprocess.run([DPSD, "--data-dir", os.path.join(BASE, "busy"), "--https-listen",
+                            "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:%d" % port,
+                            "--hostname", "localhost"],
+                           capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, p
+    assert "'mqtt-listen': cannot listen on '127.0.0.1:%d'" % port in p.stderr, p.stderr
+    assert "in use" in p.stderr, p.stderr
+
+
 def main():
     global D, passed, failed
     D = Dpsd()

@@ -44,7 +44,7 @@ class Dpsd:
         self.out = open(os.path.join(BASE, name + ".out"), "a+")
         self.err = open(os.path.join(BASE, name + ".err"), "a+")
         self.args = [DPSD, "--data-dir", self.dir, "--https-listen",
-                     "127.0.0.1:%d" % self.port, "--workers", "2",
+                     "127.0.0.1:%d" % self.port, "--mqtt-listen", "127.0.0.1:0", "--workers", "2",
                      "--shutdown-timeout", "10", *extra]
         self.proc = subprocess.Popen(self.args, stdout=self.out, stderr=self.err)
         deadline = time.time() + 30

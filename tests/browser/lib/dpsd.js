@@ -37,7 +37,8 @@ async function startOnce(name, extraArgs) {
   fs.mkdirSync(base, { recursive: true });
   const dataDir = path.join(base, 'data');
   const err = fs.openSync(path.join(base, 'dpsd.err'), 'w');
-  const proc = spawn(need('DPSD'), ['--https-listen', '127.0.0.1:443', '--hostname', 'localhost',
+  const proc = spawn(need('DPSD'), ['--https-listen', '127.0.0.1:443', '--mqtt-listen', '127.0.0.1:0',
+    '--hostname', 'localhost',
     '--data-dir', dataDir, '--workers', '2', '--shutdown-timeout', '5', ...extraArgs], { stdio: ['ignore', 'pipe', err] });
   let out = '';
   const connectionString = await new Promise((resolve, reject) => {

@@ -66,7 +66,7 @@ async function startOnce(name, extraArgs) {
   const errFile = path.join(dir, 'dpsd.err');
   const errFd = fs.openSync(errFile, 'w');
   const proc = spawn(binary('dpsd'), ['--data-dir', data, '--https-listen', '127.0.0.1:443',
-    '--hostname', 'localhost', '--workers', '2', ...extraArgs], { stdio: ['ignore', 'ignore', errFd] });
+    '--mqtt-listen', '127.0.0.1:8883', '--hostname', 'localhost', '--workers', '2', ...extraArgs], { stdio: ['ignore', 'ignore', errFd] });
   fs.closeSync(errFd);
   let exited = null;
   const exit = new Promise((resolve) => proc.on('exit', (code, signal) => {
