@@ -2,20 +2,23 @@
 /*
  * The store front: picks the backend by DSN scheme, checks and bounds every
  * argument in one place, and frees the result structs. The backends behind
- * it (sqlite.c, later postgres) see only checked input.
+ * it (sqlite.c, postgres.c) see only checked input.
  */
 #include "core/common.h"
 #include "store/store.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "store/backend.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
 static const struct store_ops *const backends[] = {
     &store_sqlite_ops,
+    &store_postgres_ops,
 };
 
 static const char *const kind_names[STORE_KIND_COUNT] = {
@@ -46,10 +49,8 @@ int store_open(const char *dsn, struct store **out, struct dps_error *err)
                                  dsn, (int)scheme_len, dsn);
         return backends[i]->open(colon + 1, out, err);
     }
-    if (scheme_len == strlen("postgres") && strncasecmp(dsn, "postgres", scheme_len) == 0)
-        return dps_error_set(err, DPS_ERR_INVAL,
-                             "store scheme 'postgres' is not available in this build yet");
-    return dps_error_set(err, DPS_ERR_INVAL, "store scheme '%.*s' is unknown: use 'sqlite:PATH'",
+    return dps_error_set(err, DPS_ERR_INVAL,
+                         "store scheme '%.*s' is unknown: use 'sqlite:PATH' or 'postgres:CONNINFO'",
                          (int)scheme_len, dsn);
 }
 
@@ -484,6 +485,48 @@ int store_setting_put(struct store *s, const char *key, const char *value, struc
     if ((rc = check_id("setting", key, err)) || (rc = check_text("value", value, true, err)))
         return rc;
     return s->ops->setting_put(s, key, value, err);
+}
+
+/* --- generations --------------------------------------------------------------------------- */
+
+int store_generation_get(struct store *s, const char *name, char out[STORE_GENERATION_SIZE],
+                         struct dps_error *err)
+{
+    char *value = NULL;
+    int rc;
+
+    rc = store_setting_get(s, name, &value, err);
+    if (rc == DPS_ERR_NOT_FOUND) {
+        snprintf(out, STORE_GENERATION_SIZE, "0");
+        return DPS_OK;
+    }
+    if (rc != DPS_OK)
+        return rc;
+    /* Longer values are not ours; truncated they still change when bumped. */
+    snprintf(out, STORE_GENERATION_SIZE, "%s", value);
+    free(value);
+    return DPS_OK;
+}
+
+int store_generation_bump(struct store *s, const char *name, struct dps_error *err)
+{
+    char cur[STORE_GENERATION_SIZE], next[STORE_GENERATION_SIZE];
+    unsigned char r[8];
+    long long n;
+    int rc;
+
+    if ((rc = store_generation_get(s, name, cur, err)) != DPS_OK)
+        return rc;
+    n = strtoll(cur, NULL, 10);
+    if (n < 0 || n == LLONG_MAX)
+        n = 0;
+    if (RAND_bytes(r, sizeof(r)) != 1) {
+        fprintf(stderr, "dpsd: no randomness for generations\n");
+        abort();
+    }
+    snprintf(next, sizeof(next), "%lld.%02x%02x%02x%02x%02x%02x%02x%02x", n + 1, r[0], r[1], r[2],
+             r[3], r[4], r[5], r[6], r[7]);
+    return store_setting_put(s, name, next, err);
 }
 
 /* --- audit ---------------------------------------------------------------------------------- */

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The store conformance suite: every backend must pass every case. Each case
- * opens a fresh store from the current backend's factory; today that is
- * SQLite in a file under $DPS_TEST_TMP. A new backend adds a factory to
- * backends[] below.
+ * opens a fresh store from the current backend's factory: SQLite in a file
+ * under $DPS_TEST_TMP, and PostgreSQL in a fresh database on a throwaway
+ * server that the suite starts itself (tests/pg.sh) and stops at exit. A new
+ * backend adds a factory to backends[] below.
  */
 #include "core/common.h"
 #include "store/store.h"
+#include "store/postgres.h"
+#include "store/sqlite.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -16,11 +20,19 @@
 
 #include "../t.h"
 
-/* Writes a DSN for a fresh, empty store named name into buf; path gets the file, if any. */
+/*
+ * Writes a DSN for a fresh, empty store named name into buf; path gets what
+ * the backend's messages name the store by (the file, the database).
+ */
 typedef void (*fresh_dsn_fn)(const char *name, char *buf, size_t size, char *path,
                              size_t path_size);
+/* Reads the schema version of the store at dsn, first setting it when set >= 0; -1 on failure. */
+typedef int (*schema_version_fn)(int set);
 
 static char tmp_dir[512];
+static char dsn[700], db_path[600];
+/* The throwaway PostgreSQL server's conninfo for its "postgres" database. */
+static char pg_admin[600];
 
 static void sqlite_fresh_dsn(const char *name, char *buf, size_t size, char *path, size_t path_size)
 {
@@ -35,15 +47,105 @@ static void sqlite_fresh_dsn(const char *name, char *buf, size_t size, char *pat
     snprintf(buf, size, "sqlite:%s", path);
 }
 
+static int sqlite_schema_version(int set)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[64];
+    int v = -1;
+
+    if (sqlite3_open(db_path, &db) != SQLITE_OK)
+        goto out;
+    if (set >= 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", set);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Runs sql on conninfo; returns the first value of the first row (or "") in buf, -1 on failure. */
+static int pg_query(const char *conninfo, const char *sql, char *buf, size_t size)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *res = NULL;
+    int rc = -1;
+
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "  cannot connect to '%s': %s", conninfo, PQerrorMessage(c));
+        goto out;
+    }
+    PQsetNoticeProcessor(c, ignore_notice, NULL);
+    res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "  '%s' failed: %s", sql, PQerrorMessage(c));
+        goto out;
+    }
+    snprintf(buf, size, "%s",
+             PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0)
+                                                                          : "");
+    rc = 0;
+out:
+    PQclear(res);
+    PQfinish(c);
+    return rc;
+}
+
+/* A fresh database "t_NAME" on the test server, dropped first if an earlier case left it. */
+static void pg_fresh_dsn(const char *name, char *buf, size_t size, char *path, size_t path_size)
+{
+    char sql[256], ignored[8];
+
+    snprintf(path, path_size, "t_%s", name);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", path);
+    pg_query(pg_admin, sql, ignored, sizeof(ignored));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", path);
+    pg_query(pg_admin, sql, ignored, sizeof(ignored));
+    /* The later dbname overrides the admin conninfo's. */
+    snprintf(buf, size, "postgres:%s dbname=%s", pg_admin, path);
+}
+
+static int pg_schema_version(int set)
+{
+    const char *conninfo = dsn + strlen("postgres:");
+    char sql[96], v[32];
+
+    if (set >= 0) {
+        snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", set);
+        if (pg_query(conninfo, sql, v, sizeof(v)) != 0)
+            return -1;
+    }
+    if (pg_query(conninfo, "SELECT max(version) FROM schema_version", v, sizeof(v)) != 0)
+        return -1;
+    return (int)strtol(v, NULL, 10);
+}
+
 static const struct {
     const char *name;
     fresh_dsn_fn fresh;
+    schema_version_fn schema_version;
+    int (*build_version)(void);
+    bool is_file;   /* cases about damaged files apply */
+    bool is_shared; /* nodes start together on one fresh store */
 } backends[] = {
-    {"sqlite", sqlite_fresh_dsn},
+    {"sqlite", sqlite_fresh_dsn, sqlite_schema_version, store_sqlite_schema_version, true, false},
+    {"postgres", pg_fresh_dsn, pg_schema_version, store_postgres_schema_version, false, true},
 };
 
 static fresh_dsn_fn fresh_dsn;
-static char dsn[700], db_path[600];
+static schema_version_fn schema_version;
+static int (*build_version)(void);
 
 /* Opens a fresh store for one case; the DSN stays in dsn for reopening. */
 static struct store *open_fresh(const char *name)
@@ -473,28 +575,6 @@ end:
     store_close(s);
 }
 
-static int sqlite_user_version(const char *path, int set)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[64];
-    int v = -1;
-
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        goto out;
-    if (set >= 0) {
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", set);
-        sqlite3_exec(db, sql, NULL, NULL, NULL);
-    }
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 static void test_migrations(void)
 {
     struct store *s = open_fresh("migrate"), *t = NULL;
@@ -502,7 +582,7 @@ static void test_migrations(void)
     struct store_object g = {0};
 
     ok(s);
-    ok(store_schema_version() >= 1);
+    ok(build_version() >= 1);
     ok_int(put_enrollment(s, "m", "{}", NULL, NULL, &err), DPS_OK);
     /* A second connection on a current schema migrates nothing and loses nothing. */
     ok_int(store_open(dsn, &t, &err), DPS_OK);
@@ -516,9 +596,9 @@ static void test_migrations(void)
         store_close(s);
         s = NULL;
     }
-    ok_int(sqlite_user_version(db_path, -1), store_schema_version());
-    /* A database from a newer dpsd is refused, naming the file and both versions. */
-    ok_int(sqlite_user_version(db_path, store_schema_version() + 1), store_schema_version() + 1);
+    ok_int(schema_version(-1), build_version());
+    /* A database from a newer dpsd is refused, naming the store and both versions. */
+    ok_int(schema_version(build_version() + 1), build_version() + 1);
     ok_int(store_open(dsn, &s, &err), DPS_ERR_STORE);
     ok(!s);
     ok(strstr(err.msg, db_path));
@@ -564,10 +644,141 @@ static void test_open_errors(void)
     ok_int(store_open("sqlite:", &s, &err), DPS_ERR_INVAL);
     ok_int(store_open("mysql:x", &s, &err), DPS_ERR_INVAL);
     ok(strstr(err.msg, "'mysql'"));
-    ok_int(store_open("postgres:host=x", &s, &err), DPS_ERR_INVAL);
-    ok(strstr(err.msg, "postgres"));
+    /* An unreachable server is named by host and port, never with the password. */
+    ok_int(store_open("postgres:host=/nonexistent-dir port=5999 dbname=dps password=hunter2", &s,
+                      &err),
+           DPS_ERR_STORE);
+    ok(strstr(err.msg, "/nonexistent-dir") && strstr(err.msg, "5999"));
+    ok(!strstr(err.msg, "hunter2"));
+    ok_int(store_open("postgres:postgresql://dps:hunter2@127.0.0.1:1/dps", &s, &err),
+           DPS_ERR_STORE);
+    ok(strstr(err.msg, "127.0.0.1") && strstr(err.msg, "port=1 "));
+    ok(!strstr(err.msg, "hunter2"));
+    ok_int(store_open("postgres:host=x password='hunter2", &s, &err), DPS_ERR_INVAL);
+    ok(!strstr(err.msg, "hunter2"));
     ok(!s);
 end:
+    store_close(s);
+}
+
+#define OPENERS 4
+
+static void *opener_main(void *arg)
+{
+    struct dps_error err = {0};
+    struct store *s = NULL;
+    int *rc = arg;
+
+    *rc = store_open(dsn, &s, &err);
+    if (*rc)
+        fprintf(stderr, "  concurrent open: %s\n", err.msg);
+    store_close(s);
+    return NULL;
+}
+
+/* Nodes that start together on a fresh store migrate it once, without a race. */
+static void test_concurrent_open(void)
+{
+    struct store *s = NULL;
+    struct dps_error err = {0};
+    pthread_t th[OPENERS];
+    int rcs[OPENERS], started = 0;
+
+    fresh_dsn("copen", dsn, sizeof(dsn), db_path, sizeof(db_path));
+    for (; started < OPENERS; started++) {
+        rcs[started] = -1;
+        ok(pthread_create(&th[started], NULL, opener_main, &rcs[started]) == 0);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    started = 0;
+    for (int i = 0; i < OPENERS; i++)
+        ok_int(rcs[i], DPS_OK);
+    ok_int(schema_version(-1), build_version());
+    ok_int(store_open(dsn, &s, &err), DPS_OK);
+    ok_int(put_enrollment(s, "after", "{}", NULL, NULL, &err), DPS_OK);
+end:
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    store_close(s);
+}
+
+#define CAS_ROUNDS 40
+
+struct cas_writer {
+    int kept;     /* writes whose If-Match held */
+    int refused;  /* writes refused as stale */
+    int failures; /* anything else */
+    char msg[256];
+};
+
+/* Read, add one, write back with If-Match: the compare-and-set a service API update does. */
+static void *cas_main(void *arg)
+{
+    struct cas_writer *w = arg;
+    struct store *s = NULL;
+    struct dps_error err = {0};
+    char json[64];
+
+    if (store_open(dsn, &s, &err) != DPS_OK) {
+        w->failures++;
+        snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+        return NULL;
+    }
+    for (int i = 0; i < CAS_ROUNDS; i++) {
+        struct store_object o = {0};
+        long n;
+        int rc;
+
+        if (store_enrollment_get(s, "counter", &o, &err) != DPS_OK) {
+            w->failures++;
+            snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+            continue;
+        }
+        n = strtol(o.json + strlen("{\"n\":"), NULL, 10);
+        snprintf(json, sizeof(json), "{\"n\":%ld}", n + 1);
+        rc = put_enrollment(s, "counter", json, o.etag, NULL, &err);
+        if (rc == DPS_OK)
+            w->kept++;
+        else if (rc == DPS_ERR_PRECONDITION)
+            w->refused++;
+        else {
+            w->failures++;
+            snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+        }
+        store_object_release(&o);
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* If-Match is atomic across connections: no increment is lost, none counted twice. */
+static void test_compare_and_set(void)
+{
+    struct store *s = open_fresh("cas");
+    struct cas_writer w[2] = {{0}, {0}};
+    struct store_object o = {0};
+    struct dps_error err = {0};
+    pthread_t th[2];
+    char want[32];
+
+    ok(s);
+    ok_int(put_enrollment(s, "counter", "{\"n\":0}", NULL, NULL, &err), DPS_OK);
+    for (int i = 0; i < 2; i++)
+        ok(pthread_create(&th[i], NULL, cas_main, &w[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        if (w[i].failures)
+            fprintf(stderr, "  writer %d: %d failures, last: %s\n", i, w[i].failures, w[i].msg);
+        ok_int(w[i].failures, 0);
+        ok_int(w[i].kept + w[i].refused, CAS_ROUNDS);
+    }
+    ok_int(store_enrollment_get(s, "counter", &o, &err), DPS_OK);
+    snprintf(want, sizeof(want), "{\"n\":%d}", w[0].kept + w[1].kept);
+    ok_str(o.json, want);
+end:
+    store_object_release(&o);
     store_close(s);
 }
 
@@ -866,6 +1077,53 @@ end:
     store_close(s);
 }
 
+static char pg_dir[600];
+
+static void stop_pg(void)
+{
+    char cmd[1400];
+    const char *src = getenv("DPS_SOURCE_DIR");
+
+    if (!pg_admin[0])
+        return;
+    snprintf(cmd, sizeof(cmd), "bash '%s/tests/pg.sh' stop '%s'", src ? src : ".", pg_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "  cannot stop the postgres test server in '%s'\n", pg_dir);
+    pg_admin[0] = '\0';
+}
+
+/*
+ * Starts the throwaway server for the postgres cases; it is stopped at exit,
+ * and by tests/pg.sh's watcher should this process die first.
+ */
+static void start_pg(void)
+{
+    const char *src = getenv("DPS_SOURCE_DIR");
+    char cmd[1400], line[600] = "";
+    FILE *p = NULL;
+    size_t n;
+
+    snprintf(pg_dir, sizeof(pg_dir), "%s/pg-store", tmp_dir);
+    snprintf(cmd, sizeof(cmd), "bash '%s/tests/pg.sh' start '%s' %ld", src ? src : ".", pg_dir,
+             (long)getpid());
+    p = popen(cmd, "r");
+    ok(p);
+    if (!fgets(line, sizeof(line), p))
+        line[0] = '\0';
+    if (pclose(p) != 0 || !line[0]) {
+        fprintf(stderr, "  the postgres cases need a PostgreSQL server: tests/pg.sh failed "
+                        "(see above; 'make deps' installs the server binaries)\n");
+        line[0] = '\0';
+    }
+    n = strcspn(line, "\n");
+    line[n] = '\0';
+    ok(line[0]);
+    snprintf(pg_admin, sizeof(pg_admin), "%s", line);
+    atexit(stop_pg);
+end:
+    return;
+}
+
 int main(void)
 {
     const char *tmp = getenv("DPS_TEST_TMP");
@@ -878,6 +1136,13 @@ int main(void)
     for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
         printf("# backend %s\n", backends[i].name);
         fresh_dsn = backends[i].fresh;
+        schema_version = backends[i].schema_version;
+        build_version = backends[i].build_version;
+        if (backends[i].fresh == pg_fresh_dsn) {
+            subtest("postgres test server", start_pg);
+            if (!pg_admin[0])
+                continue;
+        }
         subtest("crud", test_crud);
         subtest("etag changes on every write", test_etag_every_write);
         subtest("if-match", test_if_match);
@@ -886,9 +1151,18 @@ int main(void)
         subtest("registrations by group", test_registrations);
         subtest("attestation filter", test_attestation_filter);
         subtest("concurrent writers", test_concurrent_writers);
+        subtest("compare-and-set from two connections", test_compare_and_set);
+        /*
+         * Only for the shared store: SQLite's switch of a fresh file to WAL
+         * can fail with "database is locked" when several connections open
+         * it at the same moment.
+         */
+        if (backends[i].is_shared)
+            subtest("concurrent open of a fresh store", test_concurrent_open);
         subtest("reopen keeps data", test_reopen);
         subtest("migrations", test_migrations);
-        subtest("corrupt database", test_corrupt);
+        if (backends[i].is_file)
+            subtest("corrupt database", test_corrupt);
         subtest("open errors", test_open_errors);
         subtest("limits", test_limits);
         subtest("attempts", test_attempts);
