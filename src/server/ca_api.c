@@ -307,6 +307,9 @@ static int write_with_audit(struct ca_call *k, const char *action, json_t *doc,
         rc = store_ca_cert_put(k->store, &in, out, err);
         if (rc == DPS_OK)
             rc = store_audit_append(k->store, &a, NULL, err);
+        /* groups' caReferences see certificates: their caches reload */
+        if (rc == DPS_OK)
+            rc = store_generation_bump(k->store, STORE_GENERATION_GROUPS, err);
         if (rc == DPS_OK)
             rc = store_batch_commit(k->store, err);
         else
@@ -580,6 +583,8 @@ static void op_delete(struct ca_call *k)
         rc = store_ca_cert_delete(k->store, k->name, if_match, &err);
         if (rc == DPS_OK)
             rc = store_audit_append(k->store, &a, NULL, &err);
+        if (rc == DPS_OK)
+            rc = store_generation_bump(k->store, STORE_GENERATION_GROUPS, &err);
         if (rc == DPS_OK)
             rc = store_batch_commit(k->store, &err);
         else

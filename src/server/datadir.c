@@ -286,7 +286,16 @@ static int sync_store(const char *dsn, char **id_scope, char **key, struct dps_e
                                       STORE_RIGHT_SERVICE_CONFIG | STORE_RIGHT_ENROLLMENT_READ |
                                       STORE_RIGHT_ENROLLMENT_WRITE | STORE_RIGHT_REGISTRATION_READ |
                                       STORE_RIGHT_REGISTRATION_WRITE | STORE_RIGHT_DEVICE_CONNECT};
-        rc = store_policy_put(s, &in, NULL, err);
+        /* a node already serving this store must see the new policy */
+        if ((rc = store_batch_begin(s, err)) == DPS_OK) {
+            rc = store_policy_put(s, &in, NULL, err);
+            if (rc == DPS_OK)
+                rc = store_generation_bump(s, STORE_GENERATION_POLICIES, err);
+            if (rc == DPS_OK)
+                rc = store_batch_commit(s, err);
+            else
+                store_batch_rollback(s);
+        }
     } else if (rc == DPS_OK && strcmp(pol.primary_key, *key) != 0) {
         /* The store is authoritative: a key rotated through the API wins. */
         OPENSSL_cleanse(*key, strlen(*key));

@@ -4,9 +4,10 @@
  * the worker's store and checks the caller's rights, and one function per
  * operation. Writes and their audit rows share one store transaction, so a
  * request that fails leaves nothing behind. Reads run on the worker's
- * thread; writes of enrollments, groups and registrations run as one job of
- * the group commit (server/committer.h), the If-Match check inside it, and
- * the reply is sent once they are durable. See docs/service-api.md.
+ * thread; writes of enrollments, groups, registrations and policies run as
+ * one job of the group commit (server/committer.h), the If-Match check
+ * inside it, and the reply is sent once they are durable. See
+ * docs/service-api.md.
  */
 #include "core/common.h"
 #include "server/service_api.h"
@@ -348,6 +349,10 @@ struct write_job {
     struct enrollment_group *g; /* PUT of a group */
     struct bulk_op *bulk;       /* bulk */
     struct store_object o;      /* PUT: the object as stored */
+    /* policy PUT: the body's rights and keys (NULL when not given; wiped on free) */
+    uint32_t rights;
+    char *primary, *secondary;
+    struct store_policy pol; /* policy PUT: the policy as stored */
 };
 
 static char *dup_or_null(const char *s)
@@ -369,8 +374,19 @@ static struct write_job *write_job_new(const struct call *k)
     return j;
 }
 
+static void free_wiped(char *text)
+{
+    if (text) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+    }
+}
+
 static void write_job_free(struct write_job *j)
 {
+    free_wiped(j->primary);
+    free_wiped(j->secondary);
+    store_policy_release(&j->pol);
     stored_form_release(&j->f);
     enrollment_free(j->e);
     enrollment_group_free(j->g);
@@ -383,6 +399,20 @@ static void write_job_free(struct write_job *j)
 }
 
 static void bulk_item_run(struct call *k, enum bulk_mode mode, struct bulk_item *it);
+static int policy_put_run(struct write_job *j, struct dps_error *err);
+static int policy_delete_run(struct write_job *j, struct dps_error *err);
+static void policy_done(struct write_job *j, int rc, const struct dps_error *err);
+
+/*
+ * A write of enrollment groups tells every node's group cache, in the same
+ * transaction (see store_generation_bump()).
+ */
+static int bump_groups(struct call *k, struct dps_error *err)
+{
+    if (k->ep->kind != STORE_GROUP)
+        return DPS_OK;
+    return store_generation_bump(k->store, STORE_GENERATION_GROUPS, err);
+}
 
 /* On the committer's thread (or the worker's without one), inside a batch unit. */
 static int write_run(struct store *s, void *arg, struct dps_error *err)
@@ -404,18 +434,22 @@ static int write_run(struct store *s, void *arg, struct dps_error *err)
         rc = store_object_put(s, k->ep->kind, &in, &j->o, err);
         if (rc == DPS_OK)
             rc = audit(k, "put", kind_audit(k->ep->kind), j->f.id, "ok", err);
-        return rc;
+        return rc == DPS_OK ? bump_groups(k, err) : rc;
     }
     case OP_DELETE:
         rc = store_object_delete(s, k->ep->kind, k->id, k->if_match, err);
         if (rc == DPS_OK)
             rc = audit(k, "delete", kind_audit(k->ep->kind), k->id, "ok", err);
-        return rc;
+        return rc == DPS_OK ? bump_groups(k, err) : rc;
+    case OP_POLICY_PUT:
+        return policy_put_run(j, err);
+    case OP_POLICY_DELETE:
+        return policy_delete_run(j, err);
     default: /* OP_BULK: each item succeeds or fails on its own */
         for (size_t i = 0; i < j->bulk->count; i++)
             if (j->bulk->items[i].error_code == 0)
                 bulk_item_run(k, j->bulk->mode, &j->bulk->items[i]);
-        return DPS_OK;
+        return bump_groups(k, err);
     }
 }
 
@@ -427,7 +461,9 @@ static void write_done(void *arg, int rc, const struct dps_error *err)
     const char *word = kind_word(k->ep->kind);
 
     k->store = NULL; /* the committer's: not for the worker */
-    if (k->ep->op == OP_PUT) {
+    if (k->ep->op == OP_POLICY_PUT || k->ep->op == OP_POLICY_DELETE) {
+        policy_done(j, rc, err);
+    } else if (k->ep->op == OP_PUT) {
         if (rc == DPS_ERR_PRECONDITION)
             http_reply_error(k->req, 412, 1, "%s '%s' %s", word, k->id,
                              k->if_match && strcmp(k->if_match, "*") == 0
@@ -831,14 +867,96 @@ static int policy_key(json_t *body, const char *name, const char **out, struct d
     return DPS_OK;
 }
 
+/* On the committer's thread, inside the job's unit: the If-Match and ServiceConfig checks too. */
+static int policy_put_run(struct write_job *j, struct dps_error *err)
+{
+    struct call *k = &j->k;
+    struct store_policy cur = {0}, in = {0};
+    char *gen1 = NULL, *gen2 = NULL;
+    bool exists;
+    int rc;
+
+    rc = store_policy_get(k->store, k->id, &cur, err);
+    if (rc != DPS_OK && rc != DPS_ERR_NOT_FOUND)
+        goto out;
+    exists = rc == DPS_OK;
+    if ((rc = policy_if_match(k, exists ? &cur : NULL, err)) != DPS_OK)
+        goto out;
+    if (exists && (cur.rights & STORE_RIGHT_SERVICE_CONFIG) &&
+        !(j->rights & STORE_RIGHT_SERVICE_CONFIG) &&
+        (rc = keeps_service_config(k, cur.name, err)) != DPS_OK)
+        goto out;
+    /* Keys left out are kept on update and generated on create. */
+    in.name = exists ? cur.name : j->id;
+    in.rights = j->rights;
+    in.primary_key = j->primary ? j->primary : exists ? cur.primary_key : NULL;
+    in.secondary_key = j->secondary ? j->secondary : exists ? cur.secondary_key : NULL;
+    if (!in.primary_key && (rc = model_generate_key(&gen1, err)) != DPS_OK)
+        goto out;
+    if (!in.secondary_key && (rc = model_generate_key(&gen2, err)) != DPS_OK)
+        goto out;
+    if (gen1)
+        in.primary_key = gen1;
+    if (gen2)
+        in.secondary_key = gen2;
+    store_policy_release(&j->pol);
+    rc = store_policy_put(k->store, &in, &j->pol, err);
+    if (rc == DPS_OK)
+        rc = audit(k, "put", "policy", in.name, "ok", err);
+    /* every node's policy cache reloads: a rotated key or a right taken counts at once */
+    if (rc == DPS_OK)
+        rc = store_generation_bump(k->store, STORE_GENERATION_POLICIES, err);
+out:
+    free_wiped(gen1);
+    free_wiped(gen2);
+    store_policy_release(&cur);
+    return rc;
+}
+
+static int policy_delete_run(struct write_job *j, struct dps_error *err)
+{
+    struct call *k = &j->k;
+    struct store_policy cur = {0};
+    int rc;
+
+    rc = store_policy_get(k->store, k->id, &cur, err);
+    if (rc == DPS_OK)
+        rc = policy_if_match(k, &cur, err);
+    if (rc == DPS_OK && (cur.rights & STORE_RIGHT_SERVICE_CONFIG))
+        rc = keeps_service_config(k, cur.name, err);
+    if (rc == DPS_OK)
+        rc = store_policy_delete(k->store, cur.name, err);
+    if (rc == DPS_OK)
+        rc = audit(k, "delete", "policy", cur.name, "ok", err);
+    if (rc == DPS_OK)
+        rc = store_generation_bump(k->store, STORE_GENERATION_POLICIES, err);
+    store_policy_release(&cur);
+    return rc;
+}
+
+/* On the worker's thread: the reply to a policy PUT or DELETE. */
+static void policy_done(struct write_job *j, int rc, const struct dps_error *err)
+{
+    struct call *k = &j->k;
+
+    if (rc == DPS_OK && k->ep->op == OP_POLICY_PUT)
+        reply_policy(k, &j->pol);
+    else if (rc == DPS_OK)
+        http_reply_json(k->req, 204, "", 0);
+    else if (k->ep->op == OP_POLICY_DELETE && (rc == DPS_ERR_NOT_FOUND || rc == DPS_ERR_INVAL))
+        http_reply_error(k->req, 404, 0, "policy '%s' not found", k->id);
+    else
+        reply_fail(k, rc, err->msg);
+}
+
+/* Checks the body on the worker; the rest runs as a job of the group commit. */
 static void op_policy_put(struct call *k)
 {
-    struct store_policy cur = {0}, in = {0}, out = {0};
     struct dps_error err = {0};
     json_t *body = NULL, *v;
     const char *primary, *secondary;
-    char *gen1 = NULL, *gen2 = NULL;
-    bool exists;
+    uint32_t rights = 0;
+    struct write_job *j;
     int rc;
 
     if ((rc = policy_name_check(k->id, &err)) != DPS_OK ||
@@ -862,53 +980,18 @@ static void op_policy_put(struct call *k)
                            "\"EnrollmentRead,EnrollmentWrite\"");
         goto out;
     }
-    if ((rc = auth_rights_parse(json_string_value(v), &in.rights, &err)) != DPS_OK ||
+    if ((rc = auth_rights_parse(json_string_value(v), &rights, &err)) != DPS_OK ||
         (rc = policy_key(body, "primaryKey", &primary, &err)) != DPS_OK ||
         (rc = policy_key(body, "secondaryKey", &secondary, &err)) != DPS_OK)
         goto out;
-    rc = store_policy_get(k->store, k->id, &cur, &err);
-    if (rc != DPS_OK && rc != DPS_ERR_NOT_FOUND)
-        goto out;
-    exists = rc == DPS_OK;
-    if ((rc = policy_if_match(k, exists ? &cur : NULL, &err)) != DPS_OK)
-        goto out;
-    if (exists && (cur.rights & STORE_RIGHT_SERVICE_CONFIG) &&
-        !(in.rights & STORE_RIGHT_SERVICE_CONFIG) &&
-        (rc = keeps_service_config(k, cur.name, &err)) != DPS_OK)
-        goto out;
-    /* Keys left out are kept on update and generated on create. */
-    if (!primary && exists)
-        primary = cur.primary_key;
-    if (!secondary && exists)
-        secondary = cur.secondary_key;
-    if (!primary && (rc = model_generate_key(&gen1, &err)) != DPS_OK)
-        goto out;
-    if (!secondary && (rc = model_generate_key(&gen2, &err)) != DPS_OK)
-        goto out;
-    in.name = exists ? cur.name : (char *)k->id;
-    in.primary_key = primary ? (char *)primary : gen1;
-    in.secondary_key = secondary ? (char *)secondary : gen2;
-    if ((rc = store_batch_begin(k->store, &err)) == DPS_OK) {
-        rc = store_policy_put(k->store, &in, &out, &err);
-        if (rc == DPS_OK)
-            rc = audit(k, "put", "policy", in.name, "ok", &err);
-        rc = finish_batch(k->store, rc, &err);
-    }
+    j = write_job_new(k);
+    j->rights = rights;
+    j->primary = dup_or_null(primary);
+    j->secondary = dup_or_null(secondary);
+    submit_write(j);
 out:
-    if (rc == DPS_OK)
-        reply_policy(k, &out);
-    else
+    if (rc != DPS_OK)
         reply_fail(k, rc, err.msg);
-    if (gen1) {
-        OPENSSL_cleanse(gen1, strlen(gen1));
-        free(gen1);
-    }
-    if (gen2) {
-        OPENSSL_cleanse(gen2, strlen(gen2));
-        free(gen2);
-    }
-    store_policy_release(&cur);
-    store_policy_release(&out);
     json_decref(body);
 }
 
@@ -934,20 +1017,8 @@ static void op_policy(struct call *k)
             reply_policy(k, &p);
         break;
     case OP_POLICY_DELETE:
-        rc = store_policy_get(k->store, k->id, &p, &err);
-        if (rc == DPS_OK)
-            rc = policy_if_match(k, &p, &err);
-        if (rc == DPS_OK && (p.rights & STORE_RIGHT_SERVICE_CONFIG))
-            rc = keeps_service_config(k, p.name, &err);
-        if (rc == DPS_OK && (rc = store_batch_begin(k->store, &err)) == DPS_OK) {
-            rc = store_policy_delete(k->store, p.name, &err);
-            if (rc == DPS_OK)
-                rc = audit(k, "delete", "policy", p.name, "ok", &err);
-            rc = finish_batch(k->store, rc, &err);
-        }
-        if (rc == DPS_OK)
-            http_reply_json(k->req, 204, "", 0);
-        break;
+        submit_write(write_job_new(k));
+        return;
     default:
         op_policy_put(k);
         return;

@@ -365,6 +365,38 @@ int store_setting_get(struct store *s, const char *key, char **out, struct dps_e
 int store_setting_put(struct store *s, const char *key, const char *value, struct dps_error *err);
 
 /*
+ * Generations: settings rows whose value changes on every write of a family
+ * of objects, so that a cache in any process on the store can tell with one
+ * primary-key read whether what it holds is still current. A writer bumps
+ * the generation in the same transaction (batch or unit) as the write;
+ * a reader reads the generation first, then the objects, and labels what it
+ * read with that generation (a write in between only causes a reload).
+ *
+ * Values are opaque: compare them with strcmp(). A bump writes the next
+ * counter plus a random part ("42.9f1c...") so that two writers racing on
+ * one counter still leave a value neither reader has seen.
+ */
+/* Enrollment groups, and the CA certificates their caReferences name. */
+#define STORE_GENERATION_GROUPS "generation.groups"
+/* Shared access policies. */
+#define STORE_GENERATION_POLICIES "generation.policies"
+/* Longest generation value store_generation_get() returns, NUL included. */
+#define STORE_GENERATION_SIZE 48
+
+/*
+ * store_generation_get: copies the current value of generation name into
+ *   out (STORE_GENERATION_SIZE bytes); "0" when it was never bumped.
+ *   Returns DPS_OK, DPS_ERR_INVAL (bad name), DPS_ERR_STORE.
+ * store_generation_bump: sets generation name to a new value. Call inside
+ *   the transaction of the write it announces (inside a batch or unit);
+ *   outside one it is a transaction of its own.
+ *   Returns DPS_OK, DPS_ERR_INVAL, DPS_ERR_STORE.
+ */
+int store_generation_get(struct store *s, const char *name, char out[STORE_GENERATION_SIZE],
+                         struct dps_error *err);
+int store_generation_bump(struct store *s, const char *name, struct dps_error *err);
+
+/*
  * The audit trail: who changed what, append-only.
  */
 struct store_audit {
