@@ -61,6 +61,11 @@ start)
     rm -rf "$data"
     if [ "$(id -u)" -eq 0 ]; then
         chown postgres: "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            echo "pg.sh: the postgres user cannot reach '$dir': make its parents" \
+                "searchable (chmod o+x)" >&2
+            exit 1
+        fi
     fi
     chmod 0700 "$dir"
     as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale \
