@@ -10,6 +10,92 @@
 #include <strings.h>
 
 #include "core/sas.h"
+#include "server/server.h"
+
+struct auth_cache {
+    /* The policies generation the list was read at; "" before the first read. */
+    char generation[STORE_GENERATION_SIZE];
+    struct store_policy_list list;
+    uint64_t loads;
+};
+
+struct auth_cache *auth_cache_new(void)
+{
+    return xcalloc(1, sizeof(struct auth_cache));
+}
+
+void auth_cache_free(struct auth_cache *c)
+{
+    if (!c)
+        return;
+    store_policy_list_release(&c->list);
+    free(c);
+}
+
+static void cache_free_fn(void *c)
+{
+    auth_cache_free(c);
+}
+
+struct auth_cache *auth_worker_cache(struct worker *w)
+{
+    static const char key = 0; /* this module's per-worker slot, by address */
+    struct auth_cache *c;
+
+    if (!w)
+        return NULL;
+    if (!(c = worker_data(w, &key))) {
+        c = auth_cache_new();
+        worker_set_data(w, &key, c, cache_free_fn);
+    }
+    return c;
+}
+
+uint64_t auth_cache_loads(const struct auth_cache *c)
+{
+    return c->loads;
+}
+
+/*
+ * The policy named name into *out (copies), from the cache while the
+ * store's policies generation is the one it was read at; the generation is
+ * read before the policies, so they are at least that new.
+ * Returns: as store_policy_get().
+ */
+static int policy_get(struct auth_cache *c, struct store *s, const char *name,
+                      struct store_policy *out, struct dps_error *err)
+{
+    char gen[STORE_GENERATION_SIZE];
+    const struct store_policy *p;
+    int rc;
+
+    if (!c)
+        return store_policy_get(s, name, out, err);
+    if ((rc = store_generation_get(s, STORE_GENERATION_POLICIES, gen, err)) != DPS_OK)
+        return rc;
+    if (strcmp(gen, c->generation) != 0) {
+        struct store_policy_list list = {0};
+
+        if ((rc = store_policy_list(s, &list, err)) != DPS_OK)
+            return rc;
+        store_policy_list_release(&c->list);
+        c->list = list;
+        snprintf(c->generation, sizeof(c->generation), "%s", gen);
+        c->loads++;
+    }
+    for (size_t i = 0; i < c->list.n; i++) {
+        p = &c->list.items[i];
+        if (strcasecmp(p->name, name) != 0)
+            continue;
+        memset(out, 0, sizeof(*out));
+        out->name = xstrdup(p->name);
+        out->primary_key = xstrdup(p->primary_key);
+        out->secondary_key = p->secondary_key ? xstrdup(p->secondary_key) : NULL;
+        out->rights = p->rights;
+        return DPS_OK;
+    }
+    return dps_error_set(err, DPS_ERR_NOT_FOUND, "policy '%.64s' not found", name);
+}
 
 static const struct {
     uint32_t bit;
@@ -80,8 +166,9 @@ int auth_rights_parse(const char *list, uint32_t *out, struct dps_error *err)
     return DPS_OK;
 }
 
-int auth_check(struct store *s, const char *authorization, const char *host, const char *path,
-               uint32_t need, int64_t now, struct auth_identity *out, struct dps_error *err)
+int auth_check(struct auth_cache *cache, struct store *s, const char *authorization,
+               const char *host, const char *path, uint32_t need, int64_t now,
+               struct auth_identity *out, struct dps_error *err)
 {
     struct sas_token *t = NULL;
     struct store_policy pol = {0};
@@ -104,7 +191,7 @@ int auth_check(struct store *s, const char *authorization, const char *host, con
                            "SharedAccessSignature has no 'skn': name the shared access policy");
         goto out;
     }
-    rc = store_policy_get(s, t->skn, &pol, &e);
+    rc = policy_get(cache, s, t->skn, &pol, &e);
     if (rc == DPS_ERR_NOT_FOUND || rc == DPS_ERR_INVAL) {
         rc = dps_error_set(err, DPS_ERR_AUTH, "unknown shared access policy '%.64s'", t->skn);
         goto out;

@@ -13,11 +13,36 @@
 #include "dps/error.h"
 #include "store/store.h"
 
+struct worker;
+
 /* Who a request is: the policy its token is signed with, and that policy's rights. */
 struct auth_identity {
     char policy[STORE_ID_MAX + 1]; /* as stored */
     uint32_t rights;               /* enum store_right bits */
 };
+
+/*
+ * A cache of the store's shared access policies (names, keys, rights), so
+ * that a request costs one point read of the policies generation
+ * (STORE_GENERATION_POLICIES) instead of reading its policy. Every policy
+ * write bumps that generation in its transaction, on any node, so a key
+ * rotated or a policy revoked anywhere counts at the next request. Not
+ * thread-safe: one per worker, used only with stores on one DSN. Keys are
+ * wiped when dropped.
+ *
+ * auth_cache_new: Returns the empty cache; free with auth_cache_free().
+ * auth_cache_free: frees c; NULL is a no-op.
+ * auth_worker_cache: the cache of worker w, made on first use and freed
+ *   with the worker's data (server.h worker_set_data()); NULL when w is
+ *   NULL. Call on w's thread only.
+ * auth_cache_loads: how many times c read the policies from the store.
+ */
+struct auth_cache;
+
+struct auth_cache *auth_cache_new(void);
+void auth_cache_free(struct auth_cache *c);
+struct auth_cache *auth_worker_cache(struct worker *w);
+uint64_t auth_cache_loads(const struct auth_cache *c);
 
 /*
  * Checks one request. The token must parse, not be expired (beyond
@@ -26,6 +51,8 @@ struct auth_identity {
  * policy's primary or secondary key (HMAC compared in constant time). The
  * policy must then hold every right in need.
  *
+ * cache:         the worker's policy cache (auth_worker_cache()), or NULL
+ *                to read the policy from the store.
  * s:             the caller's store connection (borrowed).
  * authorization: the Authorization header, or NULL when absent.
  * host:          the service host name tokens must name (the configured hostname).
@@ -40,8 +67,9 @@ struct auth_identity {
  * wrong-resource or unknown-policy token); DPS_ERR_FORBIDDEN (valid token,
  * a right missing); DPS_ERR_STORE; DPS_ERR_NOMEM.
  */
-int auth_check(struct store *s, const char *authorization, const char *host, const char *path,
-               uint32_t need, int64_t now, struct auth_identity *out, struct dps_error *err);
+int auth_check(struct auth_cache *cache, struct store *s, const char *authorization,
+               const char *host, const char *path, uint32_t need, int64_t now,
+               struct auth_identity *out, struct dps_error *err);
 
 /*
  * Writes the names of the rights in bits, comma-separated in the order of

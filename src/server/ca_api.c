@@ -742,7 +742,8 @@ static void handle(struct http_request *req, void *arg)
         reply_fail(&k, DPS_ERR_STORE, err.msg);
         return;
     }
-    rc = auth_check(k.store, http_request_header(req, "Authorization"), ra->api->host, req->path,
+    rc = auth_check(auth_worker_cache(req->worker), k.store,
+                    http_request_header(req, "Authorization"), ra->api->host, req->path,
                     STORE_RIGHT_SERVICE_CONFIG, (int64_t)time(NULL), &k.who, &err);
     if (rc != DPS_OK) {
         log_msg(LOG_INFO, "%s %s refused (trackingId %s): %s", req->method, req->path,

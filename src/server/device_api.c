@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * HTTP handlers of the device API and of the attempt history. Each worker
- * keeps its own store connection and trust store cache, reached by the
+ * keeps its own store connection, trust store and group caches, reached by the
  * worker's index: no locks on the request path. Registration writes go
  * through the group commit (server/committer.h) and the reply is sent once
  * they are durable; without a committer they are synchronous on the worker.
@@ -22,6 +22,7 @@
 struct device_worker {
     struct store *store;
     struct attest_cache *cache;
+    struct provision_cache *groups;
 };
 
 struct device_api {
@@ -54,6 +55,8 @@ static struct device_worker *worker_state(struct device_api *api, struct http_re
     }
     if (!w->cache)
         w->cache = attest_cache_new();
+    if (!w->groups)
+        w->groups = provision_cache_new();
     return w;
 }
 
@@ -93,6 +96,7 @@ static void request_from_http(struct http_request *req, struct device_worker *w,
     pr->api_version = http_request_query(req, "api-version");
     pr->tracking_id = req->tracking_id;
     pr->cache = w->cache;
+    pr->group_cache = w->groups;
     pr->store = w->store;
 }
 
@@ -232,7 +236,8 @@ static void handle_attempts(struct http_request *req, void *arg)
 
     if (!w)
         return;
-    rc = auth_check(w->store, http_request_header(req, "Authorization"), api->hostname, req->path,
+    rc = auth_check(auth_worker_cache(req->worker), w->store,
+                    http_request_header(req, "Authorization"), api->hostname, req->path,
                     STORE_RIGHT_REGISTRATION_READ, (int64_t)time(NULL), &who, &err);
     if (rc != DPS_OK) {
         int status = rc == DPS_ERR_FORBIDDEN ? 403 : rc == DPS_ERR_AUTH ? 401 : 500;
@@ -319,6 +324,7 @@ void device_api_free(struct device_api *api)
     for (i = 0; i < api->n_workers; i++) {
         store_close(api->workers[i].store);
         attest_cache_free(api->workers[i].cache);
+        provision_cache_free(api->workers[i].groups);
     }
     free(api->workers);
     provision_free(api->prov);

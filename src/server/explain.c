@@ -244,8 +244,9 @@ static void handle(struct http_request *req, void *arg)
         http_reply_error(req, 500, 0, "the store is not available");
         return;
     }
-    rc = auth_check(s, http_request_header(req, "Authorization"), e->host, req->path,
-                    STORE_RIGHT_ENROLLMENT_READ, (int64_t)time(NULL), &who, &err);
+    rc = auth_check(auth_worker_cache(req->worker), s, http_request_header(req, "Authorization"),
+                    e->host, req->path, STORE_RIGHT_ENROLLMENT_READ, (int64_t)time(NULL), &who,
+                    &err);
     if (rc != DPS_OK) {
         log_msg(LOG_INFO, "%s %s refused (trackingId %s): %s", req->method, req->path,
                 req->tracking_id, err.msg);

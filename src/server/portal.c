@@ -120,8 +120,9 @@ static void serve_info(struct http_request *req, void *arg)
                          req->tracking_id);
         return;
     }
-    rc = auth_check(s, http_request_header(req, "Authorization"), p->host, req->path,
-                    STORE_RIGHT_ENROLLMENT_READ, (int64_t)time(NULL), &who, &err);
+    rc = auth_check(auth_worker_cache(req->worker), s, http_request_header(req, "Authorization"),
+                    p->host, req->path, STORE_RIGHT_ENROLLMENT_READ, (int64_t)time(NULL), &who,
+                    &err);
     if (rc == DPS_ERR_AUTH || rc == DPS_ERR_FORBIDDEN) {
         log_msg(LOG_INFO, "GET /service/info refused (trackingId %s): %s", req->tracking_id,
                 err.msg);

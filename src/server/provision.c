@@ -33,19 +33,43 @@ struct provision {
     char *region;
 };
 
+/* Warnings about stored objects that could not be read, for the trace. */
+struct warnings {
+    char lines[4][256];
+    size_t n;
+};
+
+/*
+ * Every enrollment group of one attestation type, parsed, with the
+ * attestation candidates made of them (X.509: certificates decoded, the
+ * referenced CA certificates read). The candidates borrow from groups.
+ */
+struct group_set {
+    struct enrollment_group **groups;
+    size_t n;
+    struct attest_x509_candidate *x509;     /* n of them in the X.509 set, else NULL */
+    struct attest_symkey_candidate *symkey; /* n of them in the symmetric-key set, else NULL */
+    struct warnings warnings;
+};
+
+/* The sets by attestation: [SET_SYMKEY] and [SET_X509]. */
+enum { SET_SYMKEY, SET_X509, SET_COUNT };
+
+struct provision_cache {
+    /* The groups generation the sets were read at; "" before the first read. */
+    char generation[STORE_GENERATION_SIZE];
+    struct group_set *sets[SET_COUNT];
+    struct provision_cache_stats stats;
+};
+
 /* The enrollments read for one attempt, and the candidates made of them. */
 struct candidates {
     struct enrollment *individual;
-    struct enrollment_group **groups;
-    size_t n_groups;
+    const struct group_set *set; /* the groups: borrowed from the cache, or owned_set */
+    struct group_set *owned_set; /* read for this attempt alone (no cache) */
     struct attest_x509_candidate x509_individual;
-    struct attest_x509_candidate *x509_groups;
-    size_t n_x509;
     struct attest_symkey_candidate symkey_individual;
-    struct attest_symkey_candidate *symkey_groups;
-    size_t n_symkey;
-    char warnings[4][256]; /* stored objects that could not be read, for the trace */
-    size_t n_warnings;
+    struct warnings warnings; /* about the individual enrollment */
 };
 
 int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, const char *region,
@@ -218,16 +242,16 @@ bad:
 
 /* ---- candidates ---- */
 
-static void warn(struct candidates *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void warn(struct candidates *c, const char *fmt, ...)
+static void warn(struct warnings *w, const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->n_warnings >= ARRAY_SIZE(c->warnings))
+    if (w->n >= ARRAY_SIZE(w->lines))
         return;
     va_start(ap, fmt);
-    vsnprintf(c->warnings[c->n_warnings++], sizeof(c->warnings[0]), fmt, ap);
+    vsnprintf(w->lines[w->n++], sizeof(w->lines[0]), fmt, ap);
     va_end(ap);
 }
 
@@ -310,35 +334,190 @@ static void symkey_candidate(const char *id, bool is_group, const struct enrollm
     out->secondary_key = c->attestation.symmetric_key.secondary_key;
 }
 
-static void candidates_release(struct candidates *c)
+static void group_set_free(struct group_set *set)
 {
     size_t i;
 
-    for (i = 0; i < c->n_x509; i++)
-        x509_candidate_release(&c->x509_groups[i]);
+    if (!set)
+        return;
+    for (i = 0; set->x509 && i < set->n; i++)
+        x509_candidate_release(&set->x509[i]);
+    for (i = 0; i < set->n; i++)
+        enrollment_group_free(set->groups[i]);
+    free(set->groups);
+    free(set->x509);
+    free(set->symkey);
+    free(set);
+}
+
+static void candidates_release(struct candidates *c)
+{
     x509_candidate_release(&c->x509_individual);
-    for (i = 0; i < c->n_groups; i++)
-        enrollment_group_free(c->groups[i]);
-    free(c->groups);
-    free(c->x509_groups);
-    free(c->symkey_groups);
+    group_set_free(c->owned_set);
     enrollment_free(c->individual);
 }
 
-/*
- * Reads the individual enrollment for the id and every enrollment group, and
- * makes the candidates of the attestation type asked for.
- */
-static int candidates_load(struct store *s, const char *registration_id, bool x509,
-                           struct candidates *c, struct dps_error *err)
+/* Makes the candidates of a set's groups. */
+static void group_set_finish(struct store *s, struct group_set *set, bool x509)
 {
-    enum attestation_type want = x509 ? ATTESTATION_X509 : ATTESTATION_SYMMETRIC_KEY;
-    struct store_object obj = {0};
+    size_t i;
+
+    if (x509) {
+        set->x509 = xcalloc(set->n ? set->n : 1, sizeof(*set->x509));
+        for (i = 0; i < set->n; i++)
+            x509_candidate(s, set->groups[i]->enrollment_group_id, true, &set->groups[i]->c,
+                           set->groups[i]->c.etag, &set->x509[i]);
+    } else {
+        set->symkey = xcalloc(set->n ? set->n : 1, sizeof(*set->symkey));
+        for (i = 0; i < set->n; i++)
+            symkey_candidate(set->groups[i]->enrollment_group_id, true, &set->groups[i]->c,
+                             &set->symkey[i]);
+    }
+}
+
+/*
+ * Reads every enrollment group in one pass and fills out[SET_SYMKEY] and
+ * out[SET_X509] where want[] asks, at most PROVISION_GROUPS_MAX groups each.
+ * On DPS_OK the sets are the caller's (group_set_free()).
+ */
+static int group_sets_load(struct store *s, const bool want[SET_COUNT],
+                           struct group_set *out[SET_COUNT], struct dps_error *err)
+{
+    struct group_set *sets[SET_COUNT] = {NULL};
     struct store_page page = {0};
     struct store_query q = {.limit = STORE_PAGE_MAX};
     char *cursor = NULL;
     struct dps_error perr;
-    size_t i;
+    size_t i, k;
+    int rc = DPS_OK;
+
+    for (k = 0; k < SET_COUNT; k++) {
+        if (!want[k])
+            continue;
+        sets[k] = xcalloc(1, sizeof(*sets[k]));
+        sets[k]->groups = xcalloc(PROVISION_GROUPS_MAX, sizeof(*sets[k]->groups));
+    }
+    do {
+        q.after = cursor;
+        rc = store_group_list(s, &q, &page, err);
+        free(cursor);
+        cursor = NULL;
+        if (rc != DPS_OK)
+            goto out;
+        for (i = 0; i < page.n; i++) {
+            struct enrollment_group *g = NULL;
+            struct group_set *set;
+
+            if (model_group_from_json_flags(page.items[i].json, strlen(page.items[i].json),
+                                            MODEL_PARSE_STORED | MODEL_PARSE_ALLOW_UPPER_IDS, &g,
+                                            &perr) != DPS_OK) {
+                for (k = 0; k < SET_COUNT; k++)
+                    if (sets[k])
+                        warn(&sets[k]->warnings,
+                             "enrollment group '%s' could not be read from the store: %s",
+                             page.items[i].id, perr.msg);
+                continue;
+            }
+            set = g->c.attestation.type == ATTESTATION_X509            ? sets[SET_X509]
+                  : g->c.attestation.type == ATTESTATION_SYMMETRIC_KEY ? sets[SET_SYMKEY]
+                                                                       : NULL;
+            if (!set || set->n >= PROVISION_GROUPS_MAX) {
+                enrollment_group_free(g);
+                continue;
+            }
+            /* The store's etag column is authoritative: it keys the trust store cache. */
+            free(g->c.etag);
+            g->c.etag = xstrdup(page.items[i].etag);
+            set->groups[set->n++] = g;
+        }
+        cursor = page.next_cursor ? xstrdup(page.next_cursor) : NULL;
+        store_page_release(&page);
+    } while (cursor);
+    for (k = 0; k < SET_COUNT; k++) {
+        if (sets[k])
+            group_set_finish(s, sets[k], k == SET_X509);
+        out[k] = sets[k];
+        sets[k] = NULL;
+    }
+out:
+    free(cursor);
+    for (k = 0; k < SET_COUNT; k++)
+        group_set_free(sets[k]);
+    return rc;
+}
+
+struct provision_cache *provision_cache_new(void)
+{
+    return xcalloc(1, sizeof(struct provision_cache));
+}
+
+void provision_cache_free(struct provision_cache *pc)
+{
+    if (!pc)
+        return;
+    for (size_t k = 0; k < SET_COUNT; k++)
+        group_set_free(pc->sets[k]);
+    free(pc);
+}
+
+void provision_cache_stats(const struct provision_cache *pc, struct provision_cache_stats *out)
+{
+    *out = pc->stats;
+}
+
+/*
+ * The set of groups of one attestation type: from the cache while the
+ * store's groups generation is the one it was read at, else read afresh.
+ * The generation is read first, so what is read is at least that new.
+ */
+static int groups_get(struct store *s, struct provision_cache *pc, bool x509, struct candidates *c,
+                      struct dps_error *err)
+{
+    size_t want = x509 ? SET_X509 : SET_SYMKEY;
+    bool wanted[SET_COUNT] = {false};
+    struct group_set *sets[SET_COUNT] = {NULL};
+    char gen[STORE_GENERATION_SIZE];
+    int rc;
+
+    if (!pc) {
+        wanted[want] = true;
+        if ((rc = group_sets_load(s, wanted, sets, err)) != DPS_OK)
+            return rc;
+        c->owned_set = sets[want];
+        c->set = c->owned_set;
+        return DPS_OK;
+    }
+    if ((rc = store_generation_get(s, STORE_GENERATION_GROUPS, gen, err)) != DPS_OK)
+        return rc;
+    if (strcmp(gen, pc->generation) != 0 || !pc->sets[want]) {
+        /* Both types in one pass: the next request of the other type is a hit. */
+        wanted[SET_SYMKEY] = wanted[SET_X509] = true;
+        if ((rc = group_sets_load(s, wanted, sets, err)) != DPS_OK)
+            return rc;
+        for (size_t k = 0; k < SET_COUNT; k++) {
+            group_set_free(pc->sets[k]);
+            pc->sets[k] = sets[k];
+        }
+        snprintf(pc->generation, sizeof(pc->generation), "%s", gen);
+        pc->stats.loads++;
+    } else {
+        pc->stats.hits++;
+    }
+    c->set = pc->sets[want];
+    return DPS_OK;
+}
+
+/*
+ * Reads the individual enrollment for the id (a point read) and the
+ * enrollment groups (from the cache when given), and makes the candidates
+ * of the attestation type asked for.
+ */
+static int candidates_load(struct store *s, struct provision_cache *pc, const char *registration_id,
+                           bool x509, struct candidates *c, struct dps_error *err)
+{
+    enum attestation_type want = x509 ? ATTESTATION_X509 : ATTESTATION_SYMMETRIC_KEY;
+    struct store_object obj = {0};
+    struct dps_error perr;
     int rc;
 
     memset(c, 0, sizeof(*c));
@@ -347,10 +526,11 @@ static int candidates_load(struct store *s, const char *registration_id, bool x5
         if (model_enrollment_from_json_flags(obj.json, strlen(obj.json),
                                              MODEL_PARSE_STORED | MODEL_PARSE_ALLOW_UPPER_IDS,
                                              &c->individual, &perr) != DPS_OK)
-            warn(c, "individual enrollment '%s' could not be read from the store: %s", obj.id,
-                 perr.msg);
+            warn(&c->warnings, "individual enrollment '%s' could not be read from the store: %s",
+                 obj.id, perr.msg);
         else if (c->individual->c.attestation.type != want) {
-            warn(c, "individual enrollment '%s' attests with another mechanism and was not used",
+            warn(&c->warnings,
+                 "individual enrollment '%s' attests with another mechanism and was not used",
                  obj.id);
             enrollment_free(c->individual);
             c->individual = NULL;
@@ -359,55 +539,14 @@ static int candidates_load(struct store *s, const char *registration_id, bool x5
     } else if (rc != DPS_ERR_NOT_FOUND) {
         return rc;
     }
-    c->groups = xcalloc(PROVISION_GROUPS_MAX, sizeof(*c->groups));
-    do {
-        q.after = cursor;
-        rc = store_group_list(s, &q, &page, err);
-        if (rc != DPS_OK) {
-            free(cursor);
-            return rc;
-        }
-        for (i = 0; i < page.n && c->n_groups < PROVISION_GROUPS_MAX; i++) {
-            struct enrollment_group *g = NULL;
-
-            if (model_group_from_json_flags(page.items[i].json, strlen(page.items[i].json),
-                                            MODEL_PARSE_STORED | MODEL_PARSE_ALLOW_UPPER_IDS, &g,
-                                            &perr) != DPS_OK) {
-                warn(c, "enrollment group '%s' could not be read from the store: %s",
-                     page.items[i].id, perr.msg);
-                continue;
-            }
-            if (g->c.attestation.type != want) {
-                enrollment_group_free(g);
-                continue;
-            }
-            c->groups[c->n_groups++] = g;
-        }
-        free(cursor);
-        cursor = page.next_cursor ? xstrdup(page.next_cursor) : NULL;
-        store_page_release(&page);
-    } while (cursor && c->n_groups < PROVISION_GROUPS_MAX);
-    free(cursor);
-
-    if (x509) {
-        c->x509_groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof(*c->x509_groups));
-        for (i = 0; i < c->n_groups; i++)
-            x509_candidate(s, c->groups[i]->enrollment_group_id, true, &c->groups[i]->c,
-                           c->groups[i]->c.etag, &c->x509_groups[i]);
-        c->n_x509 = c->n_groups;
-        if (c->individual)
-            x509_candidate(s, c->individual->registration_id, false, &c->individual->c,
-                           c->individual->c.etag, &c->x509_individual);
-    } else {
-        c->symkey_groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof(*c->symkey_groups));
-        for (i = 0; i < c->n_groups; i++)
-            symkey_candidate(c->groups[i]->enrollment_group_id, true, &c->groups[i]->c,
-                             &c->symkey_groups[i]);
-        c->n_symkey = c->n_groups;
-        if (c->individual)
-            symkey_candidate(c->individual->registration_id, false, &c->individual->c,
-                             &c->symkey_individual);
-    }
+    if ((rc = groups_get(s, pc, x509, c, err)) != DPS_OK)
+        return rc;
+    if (c->individual && x509)
+        x509_candidate(s, c->individual->registration_id, false, &c->individual->c,
+                       c->individual->c.etag, &c->x509_individual);
+    else if (c->individual)
+        symkey_candidate(c->individual->registration_id, false, &c->individual->c,
+                         &c->symkey_individual);
     return DPS_OK;
 }
 
@@ -433,7 +572,7 @@ static int attest(const struct provision_request *req, struct candidates *c,
         return DPS_OK;
     }
     *type = x509 ? "x509" : "symmetricKey";
-    rc = candidates_load(req->store, req->registration_id, x509, c, err);
+    rc = candidates_load(req->store, req->group_cache, req->registration_id, x509, c, err);
     if (rc != DPS_OK)
         return rc;
     if (x509) {
@@ -442,8 +581,8 @@ static int attest(const struct provision_request *req, struct candidates *c,
             .registration_id = req->registration_id,
             .now = now,
             .individual = c->individual ? &c->x509_individual : NULL,
-            .groups = c->x509_groups,
-            .n_groups = c->n_x509,
+            .groups = c->set->x509,
+            .n_groups = c->set->n,
             .cache = req->cache,
         };
         rc = attest_x509(&xr, r);
@@ -455,15 +594,17 @@ static int attest(const struct provision_request *req, struct candidates *c,
             .registration_id = req->registration_id,
             .now = now,
             .individual = c->individual ? &c->symkey_individual : NULL,
-            .groups = c->symkey_groups,
-            .n_groups = c->n_symkey,
+            .groups = c->set->symkey,
+            .n_groups = c->set->n,
         };
         rc = attest_symkey(&sr, r);
     }
     if (rc != DPS_OK)
         return dps_error_set(err, rc, "attestation failed: %s", dps_strerror(rc));
-    for (i = 0; i < c->n_warnings; i++)
-        trace_add(r->trace, "%s", c->warnings[i]);
+    for (i = 0; i < c->warnings.n; i++)
+        trace_add(r->trace, "%s", c->warnings.lines[i]);
+    for (i = 0; i < c->set->warnings.n; i++)
+        trace_add(r->trace, "%s", c->set->warnings.lines[i]);
     return DPS_OK;
 }
 
@@ -729,12 +870,14 @@ static void outcome_enrollment(const struct attest_result *r, const struct candi
     }
     if (r->kind != ATTEST_KIND_GROUP || !r->enrollment_id)
         return;
-    for (i = 0; i < c->n_groups; i++) {
-        if (strcmp(c->groups[i]->enrollment_group_id, r->enrollment_id) == 0) {
+    for (i = 0; i < c->set->n; i++) {
+        const struct enrollment_group *g = c->set->groups[i];
+
+        if (strcmp(g->enrollment_group_id, r->enrollment_id) == 0) {
             oc->enrollment_kind = "group";
-            oc->enrollment_id = c->groups[i]->enrollment_group_id;
+            oc->enrollment_id = g->enrollment_group_id;
             oc->group_id = oc->enrollment_id;
-            oc->common = &c->groups[i]->c;
+            oc->common = &g->c;
             return;
         }
     }

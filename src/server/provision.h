@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -39,6 +40,7 @@
 #define PROVISION_GROUPS_MAX 1000
 
 struct provision;
+struct provision_cache;
 
 /*
  * Creates the registration service's shared, read-only state.
@@ -76,8 +78,32 @@ struct provision_request {
     const char *tracking_id;    /* the request's tracking id (uuid), required */
     time_t now;                 /* 0: the current time */
     struct attest_cache *cache; /* the worker's trust store cache, or NULL */
-    struct store *store;        /* the worker's store connection, required */
+    /* The worker's enrollment group cache, or NULL: read every group each time. */
+    struct provision_cache *group_cache;
+    struct store *store; /* the worker's store connection, required */
 };
+
+/*
+ * A per-worker cache of the parsed enrollment groups and their attestation
+ * candidates (X.509 certificates decoded, referenced CA certificates read),
+ * so that a registration costs one point read of the store's groups
+ * generation (STORE_GENERATION_GROUPS) instead of reading and parsing every
+ * group. Every write of a group or CA certificate bumps that generation in
+ * its transaction, on any node; the cache reloads when it changed. Not
+ * thread-safe: keep one per worker, and use it only with stores on one DSN.
+ *
+ * provision_cache_new: Returns the empty cache; free with provision_cache_free().
+ * provision_cache_free: frees pc and what it holds; NULL is a no-op.
+ * provision_cache_stats: copies the counters into *out.
+ */
+struct provision_cache_stats {
+    uint64_t loads; /* times the groups were read from the store */
+    uint64_t hits;  /* attestations served from the cache */
+};
+
+struct provision_cache *provision_cache_new(void);
+void provision_cache_free(struct provision_cache *pc);
+void provision_cache_stats(const struct provision_cache *pc, struct provision_cache_stats *out);
 
 /* The answer. Release with provision_result_release(). */
 struct provision_result {

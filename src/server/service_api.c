@@ -1061,7 +1061,8 @@ static void handle(struct http_request *req, void *arg)
         reply_fail(&k, DPS_ERR_STORE, err.msg);
         return;
     }
-    rc = auth_check(k.store, http_request_header(req, "Authorization"), ra->api->host, req->path,
+    rc = auth_check(auth_worker_cache(req->worker), k.store,
+                    http_request_header(req, "Authorization"), ra->api->host, req->path,
                     k.ep->right, (int64_t)time(NULL), &k.who, &err);
     if (rc != DPS_OK) {
         /* the token is not logged; the reason is, for the operator */
