@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpsctl register: registers one device with the provisioning service over
- * HTTPS, as a device would (include/dps/device.h), and prints the assigned
- * hub and device id, or the service's error with its tracking id.
+ * HTTPS or MQTT (on TLS or over WebSocket), as a device would (include/dps/device.h), and prints
+ * the assigned hub and device id, or the service's error with its tracking id.
  */
 #include "core/common.h"
 #include "cli/cli.h"
@@ -14,7 +14,8 @@
 static const char usage[] =
     "usage: dpsctl register --id-scope S --registration-id ID\n"
     "                       (--cert PEM --key KEY | --symmetric-key K | --group-key K)\n"
-    "                       [--payload JSON] [--transport https] [--global-endpoint HOST]\n"
+    "                       [--payload JSON] [--transport https|mqtt|mqtt-ws]\n"
+    "                       [--global-endpoint HOST]\n"
     "                       [--connect-to HOST:PORT] [--ca-file FILE] [--timeout SECONDS] "
     "[--json]\n"
     "\n"
@@ -29,13 +30,18 @@ static const char usage[] =
     "  --symmetric-key K       the device's key (individual enrollment), base64\n"
     "  --group-key K           an enrollment group's key: the device key is derived from it\n"
     "  --payload JSON          custom data sent with the registration\n"
-    "  --transport https       the only transport of this version\n"
+    "  --transport T           how the device talks to the service (default https):\n"
+    "                            https    REST over HTTPS, port 443\n"
+    "                            mqtt     MQTT 3.1.1 over TLS, port 8883\n"
+    "                            mqtt-ws  MQTT over WebSocket, wss://HOST:443/$iothub/websocket\n"
     "  --global-endpoint HOST  the service host name (default: $DPS_GLOBAL_ENDPOINT, else\n"
     "                          " DPS_DEVICE_GLOBAL_ENDPOINT ")\n"
-    "  --connect-to HOST:PORT  connect there instead (default: $DPS_CONNECT_TO)\n"
+    "  --connect-to HOST:PORT  connect there instead, whatever the transport (default:\n"
+    "                          $DPS_CONNECT_TO); the service is still verified as the\n"
+    "                          global endpoint's name\n"
     "  --ca-file FILE          trusted roots of the service's certificate (default:\n"
     "                          $DPS_CA_FILE, else the system store)\n"
-    "  --timeout SECONDS       per request (default 30)\n"
+    "  --timeout SECONDS       per request, or per MQTT packet awaited (default 30)\n"
     "  --json                  print the service's answer as json\n"
     "\n"
     "Exit status: 0 assigned, 1 failed (not assigned, or an error), 2 usage error,\n"
@@ -171,8 +177,14 @@ int cmd_register(int argc, char **argv)
         cli_errorf("register: unexpected argument '%s'", argv[optind]);
         return CLI_USAGE;
     }
-    if (strcmp(transport, "https") != 0) {
-        cli_errorf("register: transport '%s' is not supported: use 'https'", transport);
+    if (strcmp(transport, "https") == 0) {
+        o.transport = DPS_DEVICE_HTTPS;
+    } else if (strcmp(transport, "mqtt") == 0) {
+        o.transport = DPS_DEVICE_MQTT;
+    } else if (strcmp(transport, "mqtt-ws") == 0) {
+        o.transport = DPS_DEVICE_MQTT_WS;
+    } else {
+        cli_errorf("register: '--transport' '%s' is not https, mqtt or mqtt-ws", transport);
         return CLI_USAGE;
     }
     if (!o.id_scope || !o.registration_id) {

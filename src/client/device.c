@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The libdps device client: one registration over the keep-alive HTTPS
- * client of client/https.h, with the answer read into a small result
- * struct. Linked into dpsctl: returns DPS_ERR_NOMEM instead of aborting.
+ * client of client/https.h or over MQTT (client/device_mqtt.h), with the
+ * answer read into a small result struct; the register-then-poll loop is
+ * the same for every transport. Linked into dpsctl: returns DPS_ERR_NOMEM instead of aborting.
  */
 #include "core/common.h"
 #include "dps/device.h"
@@ -12,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "client/device_mqtt.h"
 #include "client/https.h"
 #include "core/sas.h"
 
@@ -57,7 +59,7 @@ static int dup_member(const json_t *o, const char *key, char **out)
 }
 
 /* Reads a RegistrationOperationStatus (or an error body) into r. */
-static int read_answer(const struct https_response *resp, struct dps_device_result *r,
+static int read_answer(const struct device_reply *resp, struct dps_device_result *r,
                        struct dps_error *err)
 {
     json_t *root, *st, *code;
@@ -151,13 +153,17 @@ static int check_options(const struct dps_device_options *o, struct dps_error *e
         return dps_error_set(err, DPS_ERR_INVAL,
                              "a certificate needs its key file, and a key its "
                              "certificate");
+    if (o->transport != DPS_DEVICE_HTTPS && o->transport != DPS_DEVICE_MQTT &&
+        o->transport != DPS_DEVICE_MQTT_WS)
+        return dps_error_set(err, DPS_ERR_INVAL, "'transport' %d is not https, mqtt or mqtt-ws",
+                             (int)o->transport);
     if (o->payload && strlen(o->payload) > PAYLOAD_MAX)
         return dps_error_set(err, DPS_ERR_INVAL, "the payload is longer than %d bytes",
                              PAYLOAD_MAX);
     return DPS_OK;
 }
 
-static int status_error(const struct https_response *resp, const struct dps_device_result *r,
+static int status_error(const struct device_reply *resp, const struct dps_device_result *r,
                         struct dps_error *err)
 {
     int code = resp->status == 401   ? DPS_ERR_AUTH
@@ -170,18 +176,84 @@ static int status_error(const struct https_response *resp, const struct dps_devi
                          r->tracking_id ? r->tracking_id : "none");
 }
 
+/* One device exchange on either transport. */
+struct device_conn {
+    const struct dps_device_options *o;
+    struct https_conn *https;
+    struct https_header h[4];
+    size_t nh;
+    struct device_mqtt *mqtt;
+};
+
+static int conn_open(struct device_conn *c, const char *token, struct dps_error *err)
+{
+    struct https_options ho = {0};
+
+    if (c->o->transport != DPS_DEVICE_HTTPS)
+        return device_mqtt_open(c->o, token, &c->mqtt, err);
+    ho.host = c->o->host ? c->o->host : DPS_DEVICE_GLOBAL_ENDPOINT;
+    ho.connect_host = c->o->connect_host;
+    ho.port = c->o->port;
+    ho.ca_file = c->o->ca_file;
+    ho.timeout_ms = c->o->timeout_ms;
+    ho.max_response = 1024 * 1024;
+    ho.cert_file = c->o->cert_file;
+    ho.key_file = c->o->key_file;
+    c->h[c->nh++] = (struct https_header){"Accept", "application/json"};
+    c->h[c->nh++] = (struct https_header){"Content-Type", "application/json; charset=utf-8"};
+    c->h[c->nh++] = (struct https_header){"User-Agent", "libdps-device/" DPS_VERSION};
+    if (token)
+        c->h[c->nh++] = (struct https_header){"Authorization", token};
+    return https_conn_new(&ho, &c->https, err);
+}
+
+/* The register request (operation_id NULL, body the JSON) or a poll of operation_id. */
+static int conn_request(struct device_conn *c, const char *operation_id, const char *body,
+                        struct device_reply *out, struct dps_error *err)
+{
+    struct https_response resp = {0};
+    char target[3 * ID_MAX + 160];
+    const char *ra;
+    int rc;
+
+    if (c->mqtt)
+        return device_mqtt_request(c->mqtt, operation_id, body, out, err);
+    if (operation_id) {
+        snprintf(target, sizeof(target),
+                 "/%s/registrations/%s/operations/%s?api-version=2021-06-01", c->o->id_scope,
+                 c->o->registration_id, operation_id);
+        rc = https_request(c->https, "GET", target, c->h, c->nh, NULL, 0, &resp, err);
+    } else {
+        snprintf(target, sizeof(target), "/%s/registrations/%s/register?api-version=2021-06-01",
+                 c->o->id_scope, c->o->registration_id);
+        rc = https_request(c->https, "PUT", target, c->h, c->nh, body, strlen(body), &resp, err);
+    }
+    if (rc != DPS_OK)
+        return rc;
+    ra = https_response_header(&resp, "Retry-After");
+    out->status = resp.status;
+    out->retry_after = ra ? strtol(ra, NULL, 10) : -1;
+    out->body = resp.body ? resp.body : strdup("");
+    out->body_len = resp.body ? resp.body_len : 0;
+    resp.body = NULL;
+    https_response_release(&resp);
+    return out->body ? DPS_OK : dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
+}
+
+static void conn_release(struct device_conn *c)
+{
+    https_conn_free(c->https);
+    device_mqtt_close(c->mqtt);
+}
+
 int dps_device_register(const struct dps_device_options *o, struct dps_device_result *out,
                         struct dps_error *err)
 {
-    struct https_options ho = {0};
-    struct https_conn *conn = NULL;
-    struct https_response resp = {0};
-    struct https_header h[4];
+    struct device_conn conn = {.o = o};
+    struct device_reply resp = {0};
     struct dps_device_result r = {0};
     json_t *body = NULL, *payload = NULL;
-    char target[3 * ID_MAX + 160], *text = NULL, *token = NULL;
-    const char *ra;
-    size_t nh = 0;
+    char *text = NULL, *token = NULL;
     int rc, polls = 0;
     long wait;
 
@@ -208,25 +280,19 @@ int dps_device_register(const struct dps_device_options *o, struct dps_device_re
     }
     if ((rc = make_token(o, &token, err)) != DPS_OK)
         goto out;
-    ho.host = o->host ? o->host : DPS_DEVICE_GLOBAL_ENDPOINT;
-    ho.connect_host = o->connect_host;
-    ho.port = o->port;
-    ho.ca_file = o->ca_file;
-    ho.timeout_ms = o->timeout_ms;
-    ho.max_response = 1024 * 1024;
-    ho.cert_file = o->cert_file;
-    ho.key_file = o->key_file;
-    if ((rc = https_conn_new(&ho, &conn, err)) != DPS_OK)
+    if ((rc = conn_open(&conn, token, err)) != DPS_OK) {
+        if (rc == DPS_ERR_AUTH && o->transport != DPS_DEVICE_HTTPS) {
+            /* A CONNECT refused: no JSON came, the reason is in the operator's history. */
+            r.error_code = 401002;
+            if (!(r.error_message = strdup(err ? err->msg : "not authorized"))) {
+                rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            goto done;
+        }
         goto out;
-    h[nh++] = (struct https_header){"Accept", "application/json"};
-    h[nh++] = (struct https_header){"Content-Type", "application/json; charset=utf-8"};
-    h[nh++] = (struct https_header){"User-Agent", "libdps-device/" DPS_VERSION};
-    if (token)
-        h[nh++] = (struct https_header){"Authorization", token};
-
-    snprintf(target, sizeof(target), "/%s/registrations/%s/register?api-version=2021-06-01",
-             o->id_scope, o->registration_id);
-    rc = https_request(conn, "PUT", target, h, nh, text, strlen(text), &resp, err);
+    }
+    rc = conn_request(&conn, NULL, text, &resp, err);
     for (;;) {
         if (rc != DPS_OK)
             goto out;
@@ -239,7 +305,7 @@ int dps_device_register(const struct dps_device_options *o, struct dps_device_re
         }
         if (strcmp(r.status, "assigning") != 0 && strcmp(r.status, "registering") != 0)
             break;
-        if (!r.operation_id || strpbrk(r.operation_id, "/?#% ") ||
+        if (!r.operation_id || strpbrk(r.operation_id, "/?#%& ") ||
             strlen(r.operation_id) > 2 * ID_MAX) {
             rc = dps_error_set(err, DPS_ERR_PROTOCOL,
                                "an 'assigning' answer without a usable "
@@ -251,14 +317,10 @@ int dps_device_register(const struct dps_device_options *o, struct dps_device_re
                                DPS_DEVICE_POLLS_MAX);
             goto out;
         }
-        ra = https_response_header(&resp, "Retry-After");
-        wait = ra ? strtol(ra, NULL, 10) : 2;
+        wait = resp.retry_after >= 0 ? resp.retry_after : 2;
         sleep((unsigned)(wait < 1 ? 1 : wait > 60 ? 60 : wait));
-        https_response_release(&resp);
-        snprintf(target, sizeof(target),
-                 "/%s/registrations/%s/operations/%s?api-version=2021-06-01", o->id_scope,
-                 o->registration_id, r.operation_id);
-        rc = https_request(conn, "GET", target, h, nh, NULL, 0, &resp, err);
+        device_reply_release(&resp);
+        rc = conn_request(&conn, r.operation_id, NULL, &resp, err);
     }
     rc = DPS_OK;
 done:
@@ -266,8 +328,8 @@ done:
     memset(&r, 0, sizeof(r));
 out:
     dps_device_result_release(&r);
-    https_response_release(&resp);
-    https_conn_free(conn);
+    device_reply_release(&resp);
+    conn_release(&conn);
     json_decref(body);
     json_decref(payload);
     free(text);

@@ -586,6 +586,59 @@ out:
     return rc;
 }
 
+int https_conn_open(struct https_conn *c, struct dps_error *err)
+{
+    sigset_t old;
+    int rc;
+
+    if (c->ssl)
+        return DPS_OK;
+    sigpipe_block(&old);
+    rc = conn_open(c, now_ms() + c->timeout_ms, err);
+    sigpipe_restore(&old);
+    return rc;
+}
+
+int https_conn_write(struct https_conn *c, const void *buf, size_t len, int timeout_ms,
+                     struct dps_error *err)
+{
+    sigset_t old;
+    int rc;
+
+    if (!c->ssl)
+        return dps_error_set(err, DPS_ERR_IO, "the connection to '%s' is not open", c->host);
+    sigpipe_block(&old);
+    rc = write_all(c, buf, len, now_ms() + timeout_ms, err);
+    sigpipe_restore(&old);
+    return rc;
+}
+
+int https_conn_read(struct https_conn *c, void *buf, size_t cap, int timeout_ms, size_t *got,
+                    struct dps_error *err)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int chunk = cap > INT32_MAX ? INT32_MAX : (int)cap;
+
+    if (!c->ssl)
+        return dps_error_set(err, DPS_ERR_IO, "the connection to '%s' is not open", c->host);
+    for (;;) {
+        int r, w;
+
+        ERR_clear_error();
+        errno = 0;
+        r = SSL_read(c->ssl, buf, chunk);
+        if (r > 0) {
+            *got = (size_t)r;
+            return DPS_OK;
+        }
+        w = ssl_wait(c, r, deadline, "reading", err);
+        if (w == 0 && !(err && err->code))
+            return dps_error_set(err, DPS_ERR_IO, "'%s' closed the connection", c->host);
+        if (w != 1)
+            return DPS_ERR_IO;
+    }
+}
+
 int https_conn_new(const struct https_options *opts, struct https_conn **out, struct dps_error *err)
 {
     struct https_conn *c;

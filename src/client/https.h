@@ -80,6 +80,43 @@ int https_request(struct https_conn *c, const char *method, const char *target,
                   const struct https_header *headers, size_t nheaders, const char *body,
                   size_t body_len, struct https_response *resp, struct dps_error *err);
 
+/*
+ * The TLS stream without HTTP, for protocols on the same setup (MQTT on
+ * 8883, or a WebSocket after an upgrade request written with
+ * https_conn_write()): the server is verified and the client certificate
+ * sent exactly as for a request. SIGPIPE is kept from the process as in
+ * https_request().
+ */
+
+/*
+ * Connects now (TCP and TLS handshake within the options' timeout) unless
+ * the connection is open already.
+ *
+ * Returns: DPS_OK; DPS_ERR_IO (cannot connect, timeout); DPS_ERR_TLS
+ * (handshake or verification failure); DPS_ERR_NOMEM.
+ */
+int https_conn_open(struct https_conn *c, struct dps_error *err);
+
+/*
+ * Writes all len bytes of buf on the open connection within timeout_ms.
+ *
+ * Returns: DPS_OK; DPS_ERR_IO (not open, closed by the peer, timeout).
+ */
+int https_conn_write(struct https_conn *c, const void *buf, size_t len, int timeout_ms,
+                     struct dps_error *err);
+
+/*
+ * Reads what arrived, at most cap bytes, waiting up to timeout_ms for the
+ * first one.
+ *
+ * got: on DPS_OK, the bytes read, at least 1.
+ *
+ * Returns: DPS_OK; DPS_ERR_IO (not open, closed by the peer, timeout: the
+ * message says which).
+ */
+int https_conn_read(struct https_conn *c, void *buf, size_t cap, int timeout_ms, size_t *got,
+                    struct dps_error *err);
+
 /* Number of TCP connections opened so far (keep-alive makes it stay at 1). */
 unsigned https_conn_count(const struct https_conn *c);
 

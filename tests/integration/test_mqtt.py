@@ -570,6 +570,55 @@ def test_peer_gone_before_the_answer():
     healthy()
 
 
+def dpsctl_register(transport, rid, *cred):
+    port = D.mqtt_port if transport == "mqtt" else D.port
+    return subprocess.run([DPSCTL, "register", "--transport", transport, "--id-scope", D.scope,
+                           "--registration-id", rid, "--global-endpoint", "localhost",
+                           "--connect-to", "127.0.0.1:%d" % port, "--ca-file", D.ca,
+                           "--timeout", "20", *cred],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_dpsctl_register_x509_over_mqtt_and_websocket():
+    # Runs after test_x509_group: the group on the root and the intermediate exist.
+    for transport in ("mqtt", "mqtt-ws"):
+        rid = "mq-ctl-x509-" + transport
+        pki("create-device", "--ca", "inter", "--registration-id", rid, "--out", rid)
+        p = dpsctl_register(transport, rid, "--cert", os.path.join(PKI, rid + ".chain.pem"),
+                            "--key", os.path.join(PKI, rid + ".key"))
+        assert p.returncode == 0, (transport, p.stdout, p.stderr)
+        assert "hub-a.example.net" in p.stdout and rid in p.stdout, p.stdout
+        a = attempts(rid)
+        assert a[0]["status"] == "assigned" and a[0]["attestationType"] == "x509", a[0]
+        # The same device again: answered from its record, still over MQTT.
+        p = dpsctl_register(transport, rid, "--cert", os.path.join(PKI, rid + ".chain.pem"),
+                            "--key", os.path.join(PKI, rid + ".key"), "--json")
+        assert p.returncode == 0 and json.loads(p.stdout)["status"] == "assigned", p
+
+
+def test_dpsctl_register_symmetric_key_over_mqtt_and_websocket():
+    for transport in ("mqtt", "mqtt-ws"):
+        rid = "mq-ctl-sym-" + transport
+        sym_individual(rid)
+        p = dpsctl_register(transport, rid, "--symmetric-key", SYM_KEY,
+                            "--payload", '{"fw":"1.0"}')
+        assert p.returncode == 0, (transport, p.stdout, p.stderr)
+        assert "hub-a.example.net" in p.stdout, p.stdout
+        a = attempts(rid)
+        assert a[0]["status"] == "assigned" and a[0]["attestationType"] == "symmetricKey", a[0]
+        # A wrong key is refused at CONNECT: exit 4, the reason recorded.
+        wrong = base64.b64encode(b"w" * 32).decode()
+        p = dpsctl_register(transport, rid, "--symmetric-key", wrong)
+        assert p.returncode == 4, (transport, p.returncode, p.stdout, p.stderr)
+        assert "not authorized (CONNACK 5)" in p.stderr, p.stderr
+        a = attempts(rid)
+        assert a[0]["success"] is False and a[0]["status"] == "unauthorized", a[0]
+    # Usage errors name the option.
+    p = dpsctl_register("carrier-pigeon", "x", "--symmetric-key", SYM_KEY)
+    assert p.returncode == 2 and "'--transport' 'carrier-pigeon'" in p.stderr, p.stderr
+    healthy()
+
+
 def test_busy_mqtt_port_is_a_startup_error():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
