@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests: a fresh cluster in a directory
-# of the test's own, listening only on a unix socket in that directory.
+# of the test's own, listening only on a unix socket in that directory. As
+# root the server runs as the "postgres" user (PostgreSQL refuses root); when
+# that user cannot reach DIR, the cluster goes to a directory under /tmp that
+# DIR/cluster names, removed again on stop.
 #
 #   tests/pg.sh start DIR [PID]  initdb DIR/data, start the server, print a libpq
 #                                conninfo for its "postgres" database; with PID,
@@ -10,7 +13,6 @@
 #
 # Fails, saying how to install them, when the PostgreSQL binaries are missing
 # (DPS_PG_BINDIR names their directory when it is not /usr/lib/postgresql/*/bin).
-# As root the server runs as the "postgres" user (PostgreSQL refuses root).
 set -euo pipefail
 
 cmd=${1:-}
@@ -48,39 +50,54 @@ as_pg() {
     fi
 }
 
-data="$dir/data"
+# Where the cluster of DIR lives: DIR itself, or (as root, when the postgres
+# user cannot reach DIR) a directory under /tmp named in DIR/cluster.
+cluster_of() {
+    if [ -f "$1/cluster" ]; then
+        cat "$1/cluster"
+    else
+        echo "$1"
+    fi
+}
+
 case "$cmd" in
 start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    data="$dir/data"
     # Whatever an earlier, interrupted run left behind goes first.
-    if [ -f "$data/postmaster.pid" ]; then
-        as_pg "$bindir/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    old=$(cluster_of "$dir")
+    if [ -f "$old/data/postmaster.pid" ]; then
+        as_pg "$bindir/pg_ctl" -D "$old/data" -m immediate stop >/dev/null 2>&1 || true
     fi
-    rm -rf "$data"
+    rm -rf "$old/data"
+    if [ "$old" != "$dir" ]; then
+        rm -rf "$old"
+    fi
+    rm -f "$dir/cluster"
+    base=$dir
     if [ "$(id -u)" -eq 0 ]; then
         chown postgres: "$dir"
         if ! runuser -u postgres -- test -w "$dir"; then
-            echo "pg.sh: the postgres user cannot reach '$dir': make its parents" \
-                "searchable (chmod o+x)" >&2
-            exit 1
+            base=$(mktemp -d /tmp/dps-pg.XXXXXX)
+            chown postgres: "$base"
+            echo "$base" >"$dir/cluster"
         fi
     fi
-    chmod 0700 "$dir"
+    chmod 0700 "$base"
+    data="$base/data"
     as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale \
         >"$dir/initdb.log" 2>&1 || {
         echo "pg.sh: initdb failed:" >&2
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    # A socket in DIR only, no TCP; fsync off because the cluster is thrown
-    # away (the server still answers commits only once they are written).
-    as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses= -k $dir -c fsync=off -c max_connections=200" start \
+    # A socket in the cluster's directory only, no TCP; fsync off because the
+    # cluster is thrown away (commits are still answered once written).
+    as_pg "$bindir/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
+        -o "-c listen_addresses= -k $base -c fsync=off -c max_connections=200" start \
         >/dev/null 2>&1 || {
         echo "pg.sh: the server did not start:" >&2
-        cat "$dir/server.log" >&2 || true
+        cat "$base/server.log" >&2 || true
         exit 1
     }
     if [ -n "$watch" ]; then
@@ -91,14 +108,22 @@ start)
                 runuser -u postgres -- "$2/pg_ctl" -D "$3" -m immediate stop
             else
                 "$2/pg_ctl" -D "$3" -m immediate stop
-            fi' pg-watch "$watch" "$bindir" "$data" </dev/null >/dev/null 2>&1 &
+            fi
+            if [ "$4" != "$5" ]; then rm -rf "$4"; fi' \
+            pg-watch "$watch" "$bindir" "$data" "$base" "$dir" </dev/null >/dev/null 2>&1 &
     fi
-    echo "host=$dir port=5432 user=postgres dbname=postgres"
+    echo "host=$base port=5432 user=postgres dbname=postgres"
     ;;
 stop)
-    if [ -f "$data/postmaster.pid" ]; then
-        as_pg "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 ||
-            as_pg "$bindir/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    [ -d "$dir" ] || exit 0
+    base=$(cluster_of "$dir")
+    if [ -f "$base/data/postmaster.pid" ]; then
+        as_pg "$bindir/pg_ctl" -D "$base/data" -m fast -w stop >/dev/null 2>&1 ||
+            as_pg "$bindir/pg_ctl" -D "$base/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    if [ "$base" != "$dir" ]; then
+        rm -rf "$base"
+        rm -f "$dir/cluster"
     fi
     ;;
 *)
