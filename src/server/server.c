@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -632,6 +633,11 @@ static void accept_conn(struct worker *w, evutil_socket_t fd, struct sockaddr *s
         evutil_closesocket(fd);
         return;
     }
+    /*
+     * Replies are written whole, so Nagle only delays the tail of a reply
+     * larger than one segment until the client's delayed ACK (40 ms).
+     */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     ssl = SSL_new(srv->ssl);
     if (!ssl) {
         evutil_closesocket(fd);
