@@ -703,6 +703,64 @@ end:
     store_close(s);
 }
 
+/* A connection the server dropped costs at most the call that finds it out. */
+static void test_reconnect(void)
+{
+    struct store *s = open_fresh("reconnect");
+    struct store_object o = {0};
+    struct dps_error err = {0};
+    char conninfo[800], killed[16];
+    int rc;
+
+    ok(s);
+    ok_int(put_enrollment(s, "before", "{}", NULL, NULL, &err), DPS_OK);
+    snprintf(conninfo, sizeof(conninfo), "%s", dsn + strlen("postgres:"));
+    ok(pg_query(conninfo,
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                killed, sizeof(killed)) == 0);
+    ok_str(killed, "1");
+    rc = store_enrollment_get(s, "before", &o, &err);
+    if (rc != DPS_OK) {
+        ok_int(rc, DPS_ERR_STORE);
+        ok(strstr(err.msg, db_path));
+    }
+    store_object_release(&o);
+    ok_int(store_enrollment_get(s, "before", &o, &err), DPS_OK);
+    ok_int(put_enrollment(s, "after", "{}", NULL, NULL, &err), DPS_OK);
+    /* Statements are prepared again on the new session. */
+    store_object_release(&o);
+    ok_int(store_enrollment_get(s, "after", &o, &err), DPS_OK);
+end:
+    store_object_release(&o);
+    store_close(s);
+}
+
+/* Generations live in the store: a bump through one connection is seen by another. */
+static void test_generations(void)
+{
+    struct store *s = open_fresh("generations"), *t = NULL;
+    struct dps_error err = {0};
+    char a[STORE_GENERATION_SIZE], b[STORE_GENERATION_SIZE], c[STORE_GENERATION_SIZE];
+
+    ok(s);
+    ok_int(store_open(dsn, &t, &err), DPS_OK);
+    ok_int(store_generation_get(t, STORE_GENERATION_GROUPS, a, &err), DPS_OK);
+    ok_str(a, "0");
+    ok_int(store_generation_bump(s, STORE_GENERATION_GROUPS, &err), DPS_OK);
+    ok_int(store_generation_get(t, STORE_GENERATION_GROUPS, b, &err), DPS_OK);
+    ok(strcmp(a, b) != 0);
+    /* A bump in a batch that is rolled back leaves the generation as it was. */
+    ok_int(store_batch_begin(s, &err), DPS_OK);
+    ok_int(store_generation_bump(s, STORE_GENERATION_GROUPS, &err), DPS_OK);
+    store_batch_rollback(s);
+    ok_int(store_generation_get(t, STORE_GENERATION_GROUPS, c, &err), DPS_OK);
+    ok_str(c, b);
+end:
+    store_close(t);
+    store_close(s);
+}
+
 #define CAS_ROUNDS 40
 
 struct cas_writer {
@@ -1157,8 +1215,11 @@ int main(void)
          * can fail with "database is locked" when several connections open
          * it at the same moment.
          */
-        if (backends[i].is_shared)
+        if (backends[i].is_shared) {
             subtest("concurrent open of a fresh store", test_concurrent_open);
+            subtest("reconnect after the server dropped the connection", test_reconnect);
+        }
+        subtest("generations", test_generations);
         subtest("reopen keeps data", test_reopen);
         subtest("migrations", test_migrations);
         if (backends[i].is_file)
