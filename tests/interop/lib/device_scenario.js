@@ -3,7 +3,8 @@
 // (azure-iot-provisioning-device + -http + azure-iot-security-x509 /
 // azure-iot-security-symmetric-key), run by device_http.test.js in a child
 // process because NODE_EXTRA_CA_CERTS is read only at start-up. Environment:
-// DPS_ID_SCOPE, DPS_CASES (a JSON file: [{name, registrationId, cert, key} |
+// DPS_TRANSPORT (http, the default; mqtt or mqtt-ws for
+// azure-iot-provisioning-device-mqtt's Mqtt and MqttWs), DPS_ID_SCOPE, DPS_CASES (a JSON file: [{name, registrationId, cert, key} |
 // {name, registrationId, symmetricKey, sasExpired}]). Prints one JSON array
 // of outcomes: {name, ok, result} or {name, ok: false, error: {name,
 // message, status, body}}; the test judges them.
@@ -13,10 +14,13 @@ const fs = require('node:fs');
 const { SharedAccessSignature } = require('azure-iot-common');
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
 const { Http } = require('azure-iot-provisioning-device-http');
+const { Mqtt, MqttWs } = require('azure-iot-provisioning-device-mqtt');
 const { X509Security } = require('azure-iot-security-x509');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
 
 const idScope = process.env.DPS_ID_SCOPE;
+const transports = { http: () => new Http(), mqtt: () => new Mqtt(), 'mqtt-ws': () => new MqttWs() };
+const transport = transports[process.env.DPS_TRANSPORT || 'http'];
 const cases = JSON.parse(fs.readFileSync(process.env.DPS_CASES, 'utf8'));
 
 function security(c) {
@@ -50,7 +54,7 @@ function answerOf(err) {
 async function main() {
   const out = [];
   for (const c of cases) {
-    const client = ProvisioningDeviceClient.create('localhost', idScope, new Http(), security(c));
+    const client = ProvisioningDeviceClient.create('localhost', idScope, transport(), security(c));
     try {
       const result = await client.register();
       out.push({ name: c.name, ok: true, result });
