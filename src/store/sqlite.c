@@ -444,13 +444,28 @@ static int sq_unit_end(struct store *s, bool keep, struct dps_error *err)
 
 /* --- open and close ------------------------------------------------------------------------- */
 
+/*
+ * Runs one PRAGMA. Switching a new file to WAL takes a lock that SQLite's
+ * busy handler does not wait for, so several connections opening a fresh
+ * store at once retry here, for as long as the busy timeout.
+ */
 static int pragma(struct sqlite_store *q, const char *sql, struct dps_error *err)
 {
     char *msg = NULL;
     int rc;
 
-    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        return DPS_OK;
+    for (int waited = 0;; waited += 10) {
+        rc = sqlite3_exec(q->db, sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            return DPS_OK;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        if (waited >= BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        sqlite3_sleep(10);
+    }
     rc = dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot be opened: %s", q->path,
                        msg ? msg : sqlite3_errmsg(q->db));
     sqlite3_free(msg);

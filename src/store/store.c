@@ -35,10 +35,10 @@ int store_open(const char *dsn, struct store **out, struct dps_error *err)
 
     assert(dsn && out);
     colon = strchr(dsn, ':');
+    /* The DSN itself is not quoted: a connection string may hold a password. */
     if (!colon || colon == dsn)
         return dps_error_set(err, DPS_ERR_INVAL,
-                             "store '%s' has no scheme: use 'sqlite:PATH' or 'postgres:CONNINFO'",
-                             dsn);
+                             "store DSN has no scheme: use 'sqlite:PATH' or 'postgres:CONNINFO'");
     scheme_len = (size_t)(colon - dsn);
     for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
         if (strlen(backends[i]->scheme) != scheme_len ||
