@@ -364,8 +364,8 @@ end:
 static void test_paging(void)
 {
     static const char *const resp[] = {
-        "HTTP/1.1 200 OK\r\nx-ms-continuation: tok 1\r\nx-ms-item-type: Enrollment\r\n"
-        "Content-Length: 10\r\n\r\n[{},{},{}]",
+        ("HTTP/1.1 200 OK\r\nx-ms-continuation: tok 1\r\nx-ms-item-type: Enrollment\r\n"
+         "Content-Length: 10\r\n\r\n[{},{},{}]"),
         "HTTP/1.1 200 OK\r\nx-ms-item-type: Enrollment\r\nContent-Length: 4\r\n\r\n[{}]",
         "HTTP/1.1 200 OK\r\nx-ms-continuation: \r\nContent-Length: 2\r\n\r\n[]",
     };
@@ -408,8 +408,8 @@ static void test_chunked_and_reconnect(void)
 {
     static const char *const resp[] = {
         /* Chunked, then the server drops the kept-alive connection while idle. */
-        "!closeHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "5\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\n\r\n",
+        ("!closeHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\n\r\n"),
         "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
         /* No length and not chunked: the body ends at the close. */
         "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"b\":2}",
