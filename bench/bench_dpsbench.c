@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpsbench: the load generator of `make bench`. It registers devices over
- * HTTPS against dpsd (X.509 client certificates or symmetric-key SAS
+ * HTTPS or MQTT against dpsd (X.509 client certificates or symmetric-key SAS
  * tokens), each registration on a fresh TLS connection with a full
  * handshake; measures the bare TLS handshake against bench/tlsserver as the
  * baseline; drives the service API on keep-alive connections; and times
@@ -11,6 +11,8 @@
  * docs/internals/performance.md.
  */
 #include "core/common.h"
+#include "core/dps_mqtt.h"
+#include "core/mqtt_codec.h"
 #include "core/pki.h"
 #include "core/sas.h"
 #include "dps/service.h"
@@ -39,6 +41,13 @@
 #define MAX_BODY (1024 * 1024)
 #define OP_ID_MAX 96
 #define REQUEST_TIMEOUT_S 30
+/* The api-version of the CONNECT user name, as the Azure device SDKs send it. */
+#define MQTT_API_VERSION "2019-03-31"
+#define MQTT_KEEP_ALIVE_S 60
+/* Packet id of the SUBSCRIBE; PUBLISHes count up from the next one. */
+#define MQTT_SUBSCRIBE_ID 1
+/* retry-after when a 202 response topic carries none (the Azure SDKs wait 3 s too) */
+#define MQTT_DEFAULT_RETRY_S 3
 
 enum mode {
     MODE_X509,
@@ -47,15 +56,28 @@ enum mode {
     MODE_HANDSHAKE_SERVER_AUTH,
     MODE_SERVICE,
     MODE_QUERY_PAGE,
+    MODE_MQTT_X509,
+    MODE_MQTT_SYMKEY,
     MODE_PKI,
 };
 
 static const char *const mode_names[] = {
-    "x509", "symkey", "handshake", "handshake-server-auth", "service", "query-page", "pki"};
+    "x509",      "symkey",      "handshake", "handshake-server-auth", "service", "query-page",
+    "mqtt-x509", "mqtt-symkey", "pki"};
+
+/* Where an MQTT registration is, between the TLS handshake and the close. */
+enum mqtt_step {
+    MQTT_STEP_CONNACK,  /* CONNECT sent */
+    MQTT_STEP_SUBACK,   /* SUBSCRIBE sent */
+    MQTT_STEP_RESPONSE, /* register or poll PUBLISH sent: PUBACK and the response due */
+    MQTT_STEP_RETRY,    /* a 202 came: waiting retry-after before the poll */
+    MQTT_STEP_CLOSING,  /* assigned, DISCONNECT sent: waiting for the server to close */
+};
 
 struct options {
     enum mode mode;
     const char *connect;     /* host:port */
+    const char *service;     /* host:port of the service API (HTTPS); NULL: connect */
     const char *server_name; /* SNI and the name the server certificate must carry */
     const char *data_dir;    /* dpsd's: connection-string, id-scope, tls/ca.pem */
     const char *ca_file;     /* trust for the server certificate */
@@ -77,7 +99,7 @@ struct device {
     char id[64];
     X509 *cert;
     EVP_PKEY *key;
-    char *request; /* the whole HTTP request, ready to send */
+    char *request; /* the whole HTTP request, or the MQTT CONNECT packet, ready to send */
     size_t request_len;
     char op_id[OP_ID_MAX]; /* last acknowledged operationId; "" when none */
     long acked;
@@ -96,6 +118,13 @@ struct client {
     struct bufferevent *bev;
     struct event *timer;
     struct device *dev;
+    /* MQTT modes only */
+    struct event *poll_timer; /* fires the poll after a 202 */
+    enum mqtt_step step;
+    bool puback_seen;      /* of the request PUBLISH in flight */
+    uint16_t packet_id;    /* of the request PUBLISH in flight */
+    unsigned long rid;     /* $rid of the request in flight */
+    char op_id[OP_ID_MAX]; /* operationId of a 202, for the poll */
 };
 
 struct thread {
@@ -109,7 +138,8 @@ struct thread {
     double *lat; /* ms of the measured successes */
     size_t n_lat, cap_lat;
     long ok, ok_measured, errors;
-    long err_tls, err_http, err_status, err_timeout;
+    long err_tls, err_http, err_status, err_timeout, err_mqtt;
+    long closes_without_notify; /* MQTT: TCP closed after DISCONNECT without TLS close_notify */
     double last_done;
     char first_error[256];
 };
@@ -290,6 +320,56 @@ static void request_build(struct device *d, const char *auth)
     memcpy(d->request + hlen, body, (size_t)blen + 1);
 }
 
+static bool mode_is_mqtt(void)
+{
+    return opt.mode == MODE_MQTT_X509 || opt.mode == MODE_MQTT_SYMKEY;
+}
+
+/*
+ * The CONNECT an Azure device SDK sends: client id = registration id, the
+ * DPS user name, the SAS token as password (symmetric key) or none (X.509).
+ */
+static void connect_build(struct device *d, const char *sas)
+{
+    char user[DPS_MQTT_USERNAME_MAX + 1];
+    size_t ulen =
+        dps_mqtt_username_build(user, sizeof(user), id_scope, d->id, MQTT_API_VERSION, NULL);
+    struct mqtt_connect c = {
+        .level = MQTT_PROTOCOL_LEVEL,
+        .clean_session = true,
+        .keep_alive = MQTT_KEEP_ALIVE_S,
+        .client_id = {d->id, strlen(d->id)},
+        .has_username = true,
+        .username = {user, ulen},
+        .has_password = sas != NULL,
+        .password = {(const uint8_t *)sas, sas ? strlen(sas) : 0},
+    };
+    size_t n;
+
+    if (ulen >= sizeof(user))
+        die("user name for '%s' too long", d->id);
+    n = mqtt_encode_connect(NULL, 0, &c);
+    if (n == 0)
+        die("cannot encode the CONNECT of '%s'", d->id);
+    d->request = xmalloc(n);
+    d->request_len = mqtt_encode_connect((uint8_t *)d->request, n, &c);
+}
+
+/* What a device sends first: its HTTP request, or its MQTT CONNECT. */
+static void device_request_build(struct device *d, const char *sas)
+{
+    if (mode_is_mqtt())
+        connect_build(d, sas);
+    else
+        request_build(d, sas);
+}
+
+/* Registration ids: "{group}-0000042" over HTTPS, "{group}-mqtt-0000042" over MQTT. */
+static void device_id_make(struct device *d, int i)
+{
+    snprintf(d->id, sizeof(d->id), "%s-%s%07d", opt.group, mode_is_mqtt() ? "mqtt-" : "", i);
+}
+
 /* K device keys and certificates under the intermediate, made in memory. */
 static void devices_make_x509(int with_requests)
 {
@@ -312,13 +392,13 @@ static void devices_make_x509(int with_requests)
         struct device *d = &devices[i];
         struct pki_cert_spec spec = {.kind = PKI_CERT_DEVICE, .subject = subject, .days = 30};
 
-        snprintf(d->id, sizeof(d->id), "%s-%07d", opt.group, i);
+        device_id_make(d, i);
         snprintf(subject, sizeof(subject), "CN=%s", d->id);
         if (pki_key_generate(PKI_KEY_P256, &d->key, &err) ||
             pki_cert_issue(&spec, d->key, inter_cert, inter_key, &d->cert, &err))
             die("%s", err.msg);
         if (with_requests)
-            request_build(d, NULL);
+            device_request_build(d, NULL);
     }
     EVP_PKEY_free(inter_key);
     fprintf(stderr, "dpsbench: %d device certificates made in %.1f s\n", opt.devices, now_s() - t0);
@@ -328,7 +408,8 @@ static struct dps_service_client *service_client(void)
 {
     struct dps_service_client *c = NULL;
     struct dps_error err = {0};
-    struct dps_service_options so = {.ca_file = opt.ca_file, .connect_to = opt.connect};
+    struct dps_service_options so = {.ca_file = opt.ca_file,
+                                     .connect_to = opt.service ? opt.service : opt.connect};
 
     if (dps_service_client_new(conn_string, &so, &c, &err))
         die("service client: %s", err.msg);
@@ -393,13 +474,14 @@ static void devices_make_symkey(const char *group_key)
         struct device *d = &devices[i];
         char sr[256], *key = NULL, *token = NULL;
 
-        snprintf(d->id, sizeof(d->id), "%s-%07d", opt.group, i);
+        device_id_make(d, i);
         snprintf(sr, sizeof(sr), "%s/registrations/%s", id_scope, d->id);
         if (sas_derive_device_key(group_key, d->id, strlen(d->id), &key, &err) ||
             sas_token_build(sr, key, SAS_DEVICE_KEY_NAME, expiry, &token, &err))
             die("%s", err.msg);
-        request_build(d, token);
+        device_request_build(d, token);
         OPENSSL_cleanse(key, strlen(key));
+        OPENSSL_cleanse(token, strlen(token));
         free(key);
         free(token);
     }
@@ -434,6 +516,8 @@ static void client_next(struct client *c)
         bufferevent_free(c->bev);
         c->bev = NULL;
     }
+    if (c->poll_timer)
+        evtimer_del(c->poll_timer);
     t->active--;
     if (t->stopping) {
         if (t->active == 0)
@@ -451,7 +535,8 @@ static void client_next(struct client *c)
     client_start(c);
 }
 
-static void client_done_ok(struct client *c)
+/* Counts the attempt of c as acknowledged now (its latency ends here). */
+static void client_record_ok(struct client *c)
 {
     struct thread *t = c->t;
     double now = now_s();
@@ -466,7 +551,59 @@ static void client_done_ok(struct client *c)
         t->lat[t->n_lat++] = (now - c->started) * 1000.0;
         t->ok_measured++;
     }
+}
+
+static void client_done_ok(struct client *c)
+{
+    client_record_ok(c);
     client_next(c);
+}
+
+/*
+ * Copies the string value of "name":"..." in a JSON body into out (cap
+ * bytes). Returns 0, or -1 when it is absent or too long. The answers
+ * dpsd writes are compact JSON, which is all this tool needs to read.
+ */
+static int json_field_copy(const char *body, size_t len, const char *name, char *out, size_t cap)
+{
+    char key[64];
+    const char *s, *e;
+    int klen = snprintf(key, sizeof(key), "\"%s\":\"", name);
+
+    if (klen < 0 || (size_t)klen >= sizeof(key))
+        return -1;
+    s = memmem(body, len, key, (size_t)klen);
+    if (!s)
+        return -1;
+    s += klen;
+    e = memchr(s, '"', (size_t)(body + len - s));
+    if (!e || (size_t)(e - s) >= cap)
+        return -1;
+    memcpy(out, s, (size_t)(e - s));
+    out[e - s] = '\0';
+    return 0;
+}
+
+/*
+ * A registration answer with status 200: acknowledged when it says
+ * "assigned" and carries an operationId, which is kept for the store check.
+ * Returns 1 when acknowledged, 2 when not assigned (error recorded), -1 when
+ * unreadable.
+ */
+static int registration_ack(struct client *c, const char *body, size_t len)
+{
+    char op_id[OP_ID_MAX];
+
+    if (!memmem(body, len, "\"status\":\"assigned\"", 19)) {
+        record_error(c->t, &c->t->err_status, "not assigned: %.*s", (int)(len > 200 ? 200 : len),
+                     body);
+        return 2;
+    }
+    if (json_field_copy(body, len, "operationId", op_id, sizeof(op_id)) != 0)
+        return -1;
+    memcpy(c->dev->op_id, op_id, sizeof(op_id));
+    c->dev->acked++;
+    return 1;
 }
 
 /*
@@ -503,28 +640,7 @@ static int response_check(struct client *c, struct evbuffer *in)
                      (int)(body_len > 200 ? 200 : body_len), p + head_len);
         return 2;
     }
-    {
-        char *body = p + head_len, *s, *e;
-        char tmp[OP_ID_MAX];
-
-        if (!memmem(body, body_len, "\"status\":\"assigned\"", 19)) {
-            record_error(c->t, &c->t->err_status, "not assigned: %.*s",
-                         (int)(body_len > 200 ? 200 : body_len), body);
-            return 2;
-        }
-        s = memmem(body, body_len, "\"operationId\":\"", 15);
-        if (!s)
-            return -1;
-        s += 15;
-        e = memchr(s, '"', (size_t)(body + body_len - s));
-        if (!e || (size_t)(e - s) >= sizeof(tmp))
-            return -1;
-        memcpy(tmp, s, (size_t)(e - s));
-        tmp[e - s] = '\0';
-        memcpy(c->dev->op_id, tmp, sizeof(tmp));
-        c->dev->acked++;
-    }
-    return 1;
+    return registration_ack(c, p + head_len, body_len);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -581,6 +697,233 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     client_next(c);
 }
 
+/* ---- MQTT registrations (dps-protocol.md §5) ---- */
+
+static void mqtt_write(struct client *c, const uint8_t *buf, size_t n)
+{
+    if (n == 0)
+        die("cannot encode an MQTT packet for '%s'", c->dev->id);
+    bufferevent_write(c->bev, buf, n);
+}
+
+/*
+ * Publishes the register request, or the poll of c->op_id, at QoS 1 with a
+ * new $rid and packet id, as the Azure device SDKs do.
+ */
+static void mqtt_send_request(struct client *c, enum dps_mqtt_request kind)
+{
+    char topic[256], rid[24], payload[128];
+    uint8_t buf[512];
+    size_t tlen;
+    int plen = 0;
+
+    c->rid++;
+    c->packet_id = c->packet_id <= MQTT_SUBSCRIBE_ID || c->packet_id == UINT16_MAX
+                       ? MQTT_SUBSCRIBE_ID + 1
+                       : c->packet_id + 1;
+    c->puback_seen = false;
+    snprintf(rid, sizeof(rid), "%lu", c->rid);
+    tlen = dps_mqtt_request_topic_build(topic, sizeof(topic), kind, rid, c->op_id);
+    if (tlen >= sizeof(topic))
+        die("request topic for '%s' too long", c->dev->id);
+    if (kind == DPS_MQTT_REGISTER)
+        plen = snprintf(payload, sizeof(payload), "{\"registrationId\":\"%s\"}", c->dev->id);
+    mqtt_write(
+        c, buf,
+        mqtt_encode_publish(buf, sizeof(buf), topic, tlen, payload, (size_t)plen, 1, c->packet_id));
+    c->step = MQTT_STEP_RESPONSE;
+}
+
+static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
+{
+    mqtt_send_request(arg, DPS_MQTT_POLL);
+}
+
+/* The response PUBLISH: 200 acknowledges, 202 schedules a poll, anything else is an error. */
+static int mqtt_response(struct client *c, const struct mqtt_publish *p)
+{
+    struct thread *t = c->t;
+    struct dps_mqtt_response r;
+    struct dps_error err = {0};
+    const char *body = (const char *)p->payload.ptr;
+    size_t len = p->payload.len;
+    char rid[24];
+    uint8_t ack[4];
+    int rc;
+
+    if (dps_mqtt_response_topic_parse(p->topic.ptr, p->topic.len, &r, &err) != DPS_OK) {
+        record_error(t, &t->err_mqtt, "response topic '%.*s': %s", (int)p->topic.len, p->topic.ptr,
+                     err.msg);
+        return -1;
+    }
+    snprintf(rid, sizeof(rid), "%lu", c->rid);
+    if (r.rid_len != strlen(rid) || memcmp(r.rid, rid, r.rid_len) != 0) {
+        record_error(t, &t->err_mqtt, "response '$rid' is '%.*s', not '%s'", (int)r.rid_len,
+                     r.rid ? r.rid : "", rid);
+        return -1;
+    }
+    if (p->qos == 1)
+        mqtt_write(c, ack, mqtt_encode_puback(ack, sizeof(ack), p->packet_id));
+    if (!c->puback_seen) {
+        record_error(t, &t->err_mqtt, "response before the PUBACK of the request");
+        return -1;
+    }
+    if (r.status == 202) {
+        struct timeval tv = {r.retry_after >= 0 ? r.retry_after : MQTT_DEFAULT_RETRY_S, 0};
+
+        if (json_field_copy(body, len, "operationId", c->op_id, sizeof(c->op_id)) != 0) {
+            record_error(t, &t->err_mqtt, "202 without 'operationId': %.*s",
+                         (int)(len > 200 ? 200 : len), body);
+            return -1;
+        }
+        c->step = MQTT_STEP_RETRY;
+        evtimer_add(c->poll_timer, &tv);
+        return 0;
+    }
+    if (r.status != 200) {
+        record_error(t, &t->err_status, "status %d: %.*s", r.status, (int)(len > 200 ? 200 : len),
+                     body);
+        return -1;
+    }
+    rc = registration_ack(c, body, len);
+    if (rc < 0)
+        record_error(t, &t->err_mqtt, "unreadable answer: %.*s", (int)(len > 200 ? 200 : len),
+                     body);
+    if (rc != 1)
+        return -1;
+    client_record_ok(c);
+    mqtt_write(c, ack, mqtt_encode_disconnect(ack, sizeof(ack)));
+    c->step = MQTT_STEP_CLOSING;
+    return 0;
+}
+
+/* One packet from the server, in the order a device expects them. Returns 0, or -1 (recorded). */
+static int mqtt_packet(struct client *c, const struct mqtt_packet *p)
+{
+    struct thread *t = c->t;
+    uint8_t buf[64];
+
+    switch (c->step) {
+    case MQTT_STEP_CONNACK:
+        if (p->type != MQTT_CONNACK)
+            break;
+        if (p->u.connack.return_code != MQTT_CONNACK_ACCEPTED) {
+            record_error(t, &t->err_status, "CONNACK refused with return code %d",
+                         p->u.connack.return_code);
+            return -1;
+        }
+        mqtt_write(c, buf,
+                   mqtt_encode_subscribe(buf, sizeof(buf), MQTT_SUBSCRIBE_ID,
+                                         DPS_MQTT_RESPONSE_FILTER, 1));
+        c->step = MQTT_STEP_SUBACK;
+        return 0;
+    case MQTT_STEP_SUBACK:
+        if (p->type != MQTT_SUBACK || p->u.suback.packet_id != MQTT_SUBSCRIBE_ID)
+            break;
+        if (p->u.suback.return_codes[0] != 1) {
+            record_error(t, &t->err_mqtt, "SUBACK granted 0x%02x, not QoS 1",
+                         p->u.suback.return_codes[0]);
+            return -1;
+        }
+        mqtt_send_request(c, DPS_MQTT_REGISTER);
+        return 0;
+    case MQTT_STEP_RESPONSE:
+        if (p->type == MQTT_PUBACK && p->u.packet_id == c->packet_id && !c->puback_seen) {
+            c->puback_seen = true;
+            return 0;
+        }
+        if (p->type == MQTT_PUBLISH)
+            return mqtt_response(c, &p->u.publish);
+        break;
+    case MQTT_STEP_RETRY:
+    case MQTT_STEP_CLOSING:
+        break;
+    }
+    record_error(t, &t->err_mqtt, "unexpected %s from the server", mqtt_type_name(p->type));
+    return -1;
+}
+
+static void mqtt_on_read(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    for (;;) {
+        struct dps_error err = {0};
+        struct mqtt_packet p;
+        size_t have = evbuffer_get_length(in);
+        int n, rc;
+
+        if (have == 0)
+            return;
+        n = mqtt_decode(evbuffer_pullup(in, -1), have, NULL, &p, &err);
+        if (n == MQTT_INCOMPLETE)
+            return;
+        if (n < 0) {
+            record_error(c->t, &c->t->err_mqtt, "undecodable packet from the server: %s", err.msg);
+            client_next(c);
+            return;
+        }
+        rc = mqtt_packet(c, &p);
+        evbuffer_drain(in, (size_t)n);
+        if (rc != 0) {
+            client_next(c);
+            return;
+        }
+    }
+}
+
+/* True for the error OpenSSL 3 gives when the peer closes TCP without close_notify. */
+static bool is_unexpected_eof(unsigned long e)
+{
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    return ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#else
+    return e == 0;
+#endif
+}
+
+static void mqtt_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    struct thread *t = c->t;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        c->connected = 1;
+        c->step = MQTT_STEP_CONNACK;
+        c->op_id[0] = '\0';
+        bufferevent_write(bev, c->dev->request, c->dev->request_len);
+        return;
+    }
+    if (c->step == MQTT_STEP_CLOSING && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /*
+         * Acknowledged already; the server closed after DISCONNECT. OpenSSL 3
+         * reports a close without TLS close_notify as an error: counted apart,
+         * since the registration itself succeeded.
+         */
+        unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(bev) : 0;
+
+        if (!(what & BEV_EVENT_ERROR) || is_unexpected_eof(e)) {
+            t->closes_without_notify += (what & BEV_EVENT_ERROR) != 0;
+            client_next(c);
+            return;
+        }
+        record_error(t, &t->err_tls, "after DISCONNECT: %s", ERR_reason_error_string(e));
+        client_next(c);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        record_error(t, &t->err_timeout, "timed out after %d s %s", REQUEST_TIMEOUT_S,
+                     c->step == MQTT_STEP_CLOSING ? "waiting for the close after DISCONNECT"
+                                                  : "waiting for the server");
+    else if (what & BEV_EVENT_EOF)
+        record_error(t, &t->err_mqtt, "connection closed before the answer");
+    else
+        record_error(t, &t->err_tls, "%s: %s", c->connected ? "after handshake" : "handshake",
+                     ssl_error_text(bev));
+    client_next(c);
+}
+
 static void client_start(struct client *c)
 {
     struct thread *t = c->t;
@@ -616,7 +959,10 @@ static void client_start(struct client *c)
     if (!c->bev)
         die("cannot create a TLS bufferevent");
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    if (mode_is_mqtt())
+        bufferevent_setcb(c->bev, mqtt_on_read, NULL, mqtt_on_event, c);
+    else
+        bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_set_timeouts(c->bev, &to, &to);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&server_addr, (int)server_addr_len) !=
@@ -665,6 +1011,8 @@ static void *thread_main(void *arg)
         struct timeval tv = {(time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6)};
 
         c->timer = evtimer_new(t->base, on_timer, c);
+        if (mode_is_mqtt())
+            c->poll_timer = evtimer_new(t->base, on_poll_timer, c);
         c->next_at = t_start + delay;
         t->active++;
         evtimer_add(c->timer, &tv);
@@ -709,10 +1057,11 @@ static void run_connections(void)
     struct thread *threads = xcalloc((size_t)opt.threads, sizeof(*threads));
     double *all = NULL, elapsed, rate;
     size_t n_all = 0;
-    long ok = 0, ok_measured = 0, errors = 0, e_tls = 0, e_http = 0, e_status = 0, e_to = 0;
+    long ok = 0, ok_measured = 0, errors = 0, e_tls = 0, e_http = 0, e_status = 0, e_to = 0,
+         e_mqtt = 0, no_notify = 0;
     long checked = -1, lost = -1;
     const char *first_error = "";
-    int is_reg = opt.mode == MODE_X509 || opt.mode == MODE_SYMKEY;
+    int is_reg = opt.mode == MODE_X509 || opt.mode == MODE_SYMKEY || mode_is_mqtt();
 
     t_start = now_s();
     t_measure = t_start + opt.warmup_s;
@@ -743,6 +1092,8 @@ static void run_connections(void)
         e_http += t->err_http;
         e_status += t->err_status;
         e_to += t->err_timeout;
+        e_mqtt += t->err_mqtt;
+        no_notify += t->closes_without_notify;
         if (!first_error[0] && t->first_error[0])
             first_error = t->first_error;
         all = xrealloc(all, (n_all + t->n_lat + 1) * sizeof(*all));
@@ -766,12 +1117,12 @@ static void run_connections(void)
         verify_store(&checked, &lost);
     printf("dpsbench: mode=%s label=%s clients=%d threads=%d devices=%d target_rate=%.0f "
            "measured_s=%.2f ok=%ld measured=%ld errors=%ld err_tls=%ld err_http=%ld "
-           "err_status=%ld err_timeout=%ld rate=%.1f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f "
-           "max_ms=%.2f checked=%ld lost=%ld tls=%s\n",
+           "err_status=%ld err_timeout=%ld err_mqtt=%ld rate=%.1f p50_ms=%.2f p95_ms=%.2f "
+           "p99_ms=%.2f max_ms=%.2f checked=%ld lost=%ld closes_without_notify=%ld tls=%s\n",
            mode_names[opt.mode], opt.label, opt.clients, opt.threads, opt.devices, opt.rate,
-           elapsed, ok, ok_measured, errors, e_tls, e_http, e_status, e_to, rate,
+           elapsed, ok, ok_measured, errors, e_tls, e_http, e_status, e_to, e_mqtt, rate,
            percentile(all, n_all, 50), percentile(all, n_all, 95), percentile(all, n_all, 99),
-           n_all ? all[n_all - 1] : NAN, checked, lost, opt.tls12 ? "1.2" : "1.3");
+           n_all ? all[n_all - 1] : NAN, checked, lost, no_notify, opt.tls12 ? "1.2" : "1.3");
     if (is_reg)
         printf("| %s | %d | %.1f | %.2f | %.2f | %.2f | %ld | %ld of %ld |\n", opt.label,
                opt.clients, rate, percentile(all, n_all, 50), percentile(all, n_all, 95),
@@ -783,6 +1134,9 @@ static void run_connections(void)
     for (int i = 0; i < opt.threads; i++) {
         for (int j = 0; j < threads[i].n_clients; j++)
             event_free(threads[i].clients[j].timer);
+        for (int j = 0; j < threads[i].n_clients; j++)
+            if (threads[i].clients[j].poll_timer)
+                event_free(threads[i].clients[j].poll_timer);
         if (threads[i].stop_timer)
             event_free(threads[i].stop_timer);
         event_base_free(threads[i].base);
@@ -962,12 +1316,17 @@ static void usage(FILE *f)
             "  pki                     make root.pem, inter.pem, inter.key in --pki\n"
             "  x509                    X.509 registrations over HTTPS (enrolls --group)\n"
             "  symkey                  symmetric-key registrations over HTTPS (enrolls --group)\n"
+            "  mqtt-x509               X.509 registrations over MQTT on TLS (--connect is the\n"
+            "                          MQTT port; --service the HTTPS one; group bench-x509)\n"
+            "  mqtt-symkey             symmetric-key registrations over MQTT on TLS (group\n"
+            "                          bench-symkey)\n"
             "  handshake               mutual-TLS handshakes only (against bench/tlsserver)\n"
             "  handshake-server-auth   TLS handshakes without a client certificate\n"
             "  service                 enrollment create/get/query on keep-alive connections\n"
             "  query-page              time query pages of enrollments and of --group's records\n"
             "options:\n"
             "  --connect HOST:PORT     server address (required but for pki)\n"
+            "  --service HOST:PORT     service API address when --connect is not it (MQTT)\n"
             "  --data-dir DIR          dpsd's data directory (connection string, id scope, CA)\n"
             "  --ca FILE               trust for the server certificate (default DIR/tls/ca.pem)\n"
             "  --server-name NAME      SNI and certificate name (default localhost)\n"
@@ -999,6 +1358,7 @@ static double parse_num(const char *name, const char *s, double lo, double hi)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"connect", required_argument, NULL, 'C'},
+                                             {"service", required_argument, NULL, 'S'},
                                              {"data-dir", required_argument, NULL, 'D'},
                                              {"ca", required_argument, NULL, 'a'},
                                              {"server-name", required_argument, NULL, 'n'},
@@ -1034,6 +1394,9 @@ int main(int argc, char **argv)
         switch (ch) {
         case 'C':
             opt.connect = optarg;
+            break;
+        case 'S':
+            opt.service = optarg;
             break;
         case 'D':
             opt.data_dir = optarg;
@@ -1093,8 +1456,14 @@ int main(int argc, char **argv)
     }
     if (!opt.connect)
         die("'--connect' is required");
+    if (mode_is_mqtt() && !opt.service)
+        die("'--service' is required for mode '%s'", mode_names[opt.mode]);
     if (!opt.group) {
-        snprintf(group_buf, sizeof(group_buf), "bench-%s", mode_names[opt.mode]);
+        /* MQTT devices share their HTTPS twins' group (own ids): no extra groups to attest. */
+        snprintf(group_buf, sizeof(group_buf), "bench-%s",
+                 opt.mode == MODE_MQTT_X509     ? "x509"
+                 : opt.mode == MODE_MQTT_SYMKEY ? "symkey"
+                                                : mode_names[opt.mode]);
         opt.group = group_buf;
     }
     if (!opt.label)
@@ -1125,11 +1494,13 @@ int main(int argc, char **argv)
     client_ctx_init();
     switch (opt.mode) {
     case MODE_X509:
+    case MODE_MQTT_X509:
         enroll_x509_group();
         devices_make_x509(1);
         run_connections();
         break;
-    case MODE_SYMKEY: {
+    case MODE_SYMKEY:
+    case MODE_MQTT_SYMKEY: {
         char *key = enroll_symkey_group();
         devices_make_symkey(key);
         OPENSSL_cleanse(key, strlen(key));
