@@ -10,10 +10,9 @@ dpsctl ca flows end to end, prove included."""
 import base64
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ca_harness import TMP, Dpsd, Runner, error_of  # noqa: E402
+from harness import Dpsd, Runner, error_of, scratch  # noqa: E402
 
 D = None
 
@@ -236,7 +235,7 @@ def test_dpsctl_flows():
 
 def main():
     global D
-    D = Dpsd(tempfile.mkdtemp(prefix="test_ca.", dir=TMP))
+    D = Dpsd(scratch("test_ca"))
     run = Runner()
     try:
         for t in [test_upload_read_list_delete, test_bad_uploads, test_rights,

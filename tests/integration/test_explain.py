@@ -12,13 +12,11 @@ import base64
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ca_harness import TMP, Dpsd, Runner, derive, error_of, sas  # noqa: E402
+from harness import Dpsd, Runner, derive, error_of, sas, scratch  # noqa: E402
 
 D = None
 
@@ -29,18 +27,12 @@ def explain(body, token=None):
     return r.json
 
 
-def attempts(rid):
-    r = D.service("GET", "/registrations/%s/attempts" % rid)
-    assert r.status == 200, r
-    return r.json
-
-
 def agree(rid, body, live, decision, *words):
     """Explains body, checks nothing was written, then runs live() and compares."""
-    before = len(attempts(rid))
+    before = len(D.attempts(rid))
     record = D.service("GET", "/registrations/" + rid).status
     e = explain(body)
-    assert len(attempts(rid)) == before, "explain must not record an attempt"
+    assert len(D.attempts(rid)) == before, "explain must not record an attempt"
     assert D.service("GET", "/registrations/" + rid).status == record, "explain wrote a record"
     assert e["decision"] == decision, (decision, e)
     text = (e.get("summary") or "") + "\n" + "\n".join(e["trace"]["steps"])
@@ -48,7 +40,7 @@ def agree(rid, body, live, decision, *words):
         assert w in text, (w, text)
     r = live()
     assert r.status == e["httpStatus"], (r, e)
-    a = attempts(rid)[0]
+    a = D.attempts(rid)[0]
     if r.status == 401:
         assert e["errorCode"] == r.json["errorCode"] == 401002, (r.json, e)
         assert e["deviceMessage"] == r.json["message"], (r.json, e)
@@ -74,34 +66,10 @@ def cert(name):
     return (D.path(name + ".chain.pem"), D.path(name + ".key"))
 
 
-def x509_group(gid, pem, status="enabled"):
-    r = D.service("PUT", "/enrollmentGroups/" + gid, {
-        "enrollmentGroupId": gid, "provisioningStatus": status,
-        "attestation": {"type": "x509", "x509": {"signingCertificates": {
-            "primary": {"certificate": pem}}}}})
-    assert r.status == 200, r
-
-
-def openssl_device(name, cn, ca):
-    """A device certificate made with the openssl CLI (dpsctl refuses an upper-case id)."""
-    key, csr, pem = (D.path(name + ext) for ext in (".key", ".csr", ".pem"))
-    ext = D.path(name + ".ext")
-    with open(ext, "w") as f:
-        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=clientAuth\n")
-    run = lambda *a: subprocess.run(["openssl"] + list(a), check=True, capture_output=True)
-    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
-    run("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
-    run("x509", "-req", "-in", csr, "-CA", D.path(ca + ".pem"), "-CAkey", D.path(ca + ".key"),
-        "-days", "30", "-extfile", ext, "-out", pem)
-    with open(D.path(name + ".chain.pem"), "w") as f:
-        f.write(D.read(name + ".pem") + D.read(ca + ".chain.pem"))
-
-
 def test_x509_matrix():
     D.cert("create-root", "--subject", "CN=Explain Root", "--out", "root")
     D.cert("create-intermediate", "--ca", "root", "--subject", "CN=Explain Inter", "--out", "inter")
-    x509_group("root-group", D.read("root.pem"))
+    D.x509_group("root-group", D.read("root.pem"))
     # Success first, then the refusals.
     D.device("dev-ok", "inter")
     agree("dev-ok", {"certificateChain": chain("dev-ok")},
@@ -131,13 +99,13 @@ def test_x509_matrix():
     agree("dev-other", {"certificateChain": chain("dev-cn"), "registrationId": "dev-other"},
           lambda: D.register("dev-other", cert=cert("dev-cn")), "unauthorized", "dev-cn")
     # Upper-case CN.
-    openssl_device("dev-upper", "Dev-Upper", "inter")
+    D.openssl_device("dev-upper", "Dev-Upper", "inter")
     agree("Dev-Upper", {"certificateChain": chain("dev-upper")},
           lambda: D.register("Dev-Upper", cert=cert("dev-upper")), "unauthorized",
           "not a valid registration id")
     # A disabled group.
     D.cert("create-root", "--subject", "CN=Off Root", "--out", "off-root")
-    x509_group("off-group", D.read("off-root.pem"), status="disabled")
+    D.x509_group("off-group", D.read("off-root.pem"), status="disabled")
     D.device("dev-off", "off-root")
     agree("dev-off", {"certificateChain": chain("dev-off")},
           lambda: D.register("dev-off", cert=cert("dev-off")), "disabled", "off-group")
@@ -246,7 +214,7 @@ def test_dpsctl_explain():
 
 def main():
     global D
-    D = Dpsd(tempfile.mkdtemp(prefix="test_explain.", dir=TMP))
+    D = Dpsd(scratch("test_explain"))
     run = Runner()
     try:
         for t in [test_x509_matrix, test_ca_reference_matrix, test_symmetric_key_matrix,
