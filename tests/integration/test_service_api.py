@@ -6,101 +6,35 @@ validation messages, paging, bulk, odd ids, SAS authentication and policy
 rights, and durability across SIGKILL."""
 import base64
 import hashlib
-import hmac
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
-import urllib.parse
 
-DPSD = os.environ["DPSD"]
-DPSCTL = os.environ.get("DPSCTL", "dpsctl")
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_service_api.", dir=TMP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Dpsd, Reply, Runner, error_of, sas, scratch  # noqa: E402
+
+BASE = scratch("test_service_api")
 JSON_TYPE = "application/json; charset=utf-8"
 
-passed = failed = 0
+
+def start(name, data_dir=None):
+    """A dpsd with no linked hub: the service API needs none."""
+    return Dpsd(BASE, name, data_dir=data_dir, hubs=())
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def token(d, key=None, policy=None, se=None, sr=None):
+    """A service token as a client URL-encoding sr and the policy name sends it."""
+    return sas(sr if sr is not None else d.host, key or d.key, se, policy or d.policy, quote=True)
 
 
-def sas(host, key, policy, expiry=None, sr=None):
-    se = str(int(expiry if expiry is not None else time.time() + 3600))
-    sr = sr if sr is not None else host
-    mac = hmac.new(base64.b64decode(key), ("%s\n%s" % (sr, se)).encode(), hashlib.sha256)
-    sig = urllib.parse.quote(base64.b64encode(mac.digest()).decode(), safe="")
-    return "SharedAccessSignature sr=%s&sig=%s&skn=%s&se=%s" % (
-        urllib.parse.quote(sr, safe=""), sig, urllib.parse.quote(policy, safe=""), se)
-
-
-class Dpsd:
-    """One dpsd with its own data directory and port."""
-
-    def __init__(self, name, data_dir=None, port=None):
-        self.dir = data_dir or os.path.join(BASE, name)
-        self.port = port or free_port()
-        self.err = open(os.path.join(BASE, name + ".err"), "a+")
-        self.proc = subprocess.Popen(
-            [DPSD, "--data-dir", self.dir, "--https-listen", "127.0.0.1:%d" % self.port,
-             "--mqtt-listen", "127.0.0.1:0",
-             "--workers", "2", "--hostname", "localhost"],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("dpsd exited with %d" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            self.proc.kill()
-            raise AssertionError("dpsd did not start listening")
-        with open(os.path.join(self.dir, "connection-string")) as f:
-            self.cs = f.read().strip()
-        parts = dict(p.split("=", 1) for p in self.cs.split(";"))
-        self.host, self.policy, self.key = (parts["HostName"], parts["SharedAccessKeyName"],
-                                            parts["SharedAccessKey"])
-        self.ca = os.path.join(self.dir, "tls", "ca.pem")
-
-    def client(self, token=None):
-        return Client(self, token or sas(self.host, self.key, self.policy))
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-
-class Reply:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.raw = status, headers, body
-        try:
-            self.json = json.loads(body) if body else None
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return "%d %s" % (self.status, self.raw[:300])
+def client(d, tok=None):
+    return Client(d, tok or token(d))
 
 
 class Client:
@@ -133,15 +67,6 @@ class Client:
         return Reply(r.status, hdrs, data)
 
 
-def error_of(r, status, *words):
-    assert r.status == status, r
-    assert r.json["errorCode"] // 1000 == status, r
-    for key in ("trackingId", "message", "timestampUtc"):
-        assert key in r.json, r
-    for w in words:
-        assert w in r.json["message"], (w, r.json["message"])
-
-
 def raw_put(d, path, body):
     """PUT of a body announced by Content-Length over a raw socket; returns (status, body)."""
     ctx = ssl.create_default_context(cafile=d.ca)
@@ -149,7 +74,7 @@ def raw_put(d, path, body):
                            server_hostname="localhost")
     head = ("PUT %s?api-version=2021-10-01 HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\n"
             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-            % (path, sas(d.host, d.key, d.policy), len(body)))
+            % (path, token(d), len(body)))
     data = b""
     # The limit is checked on the headers' Content-Length: send no body, so that the
     # connection is not reset under the answer while the body is still on its way.
@@ -168,12 +93,8 @@ def raw_put(d, path, body):
 
 
 def pki(name, *args):
-    d = os.path.join(BASE, "pki")
-    os.makedirs(d, exist_ok=True)
-    subprocess.run([DPSCTL, "cert", *args, "--out", os.path.join(d, name)], check=True,
-                   capture_output=True, cwd=d)
-    with open(os.path.join(d, name + ".pem")) as f:
-        return f.read()
+    D.cert(*args, "--out", name)
+    return D.read(name + ".pem")
 
 
 def sym(rid, **kw):
@@ -186,7 +107,7 @@ D = None  # the shared server
 
 
 def test_enrollment_crud_and_etags():
-    c = D.client()
+    c = client(D)
     r = c.call("PUT", "/enrollments/dev-1", sym("dev-1", initialTwin={"tags": {"site": "a"}}))
     assert r.status == 200, r
     e = r.json
@@ -229,9 +150,9 @@ def test_enrollment_crud_and_etags():
 
 
 def test_group_x509_info_and_encodings():
-    c = D.client()
+    c = client(D)
     root = pki("root", "create-root", "--subject", "CN=Svc Root")
-    inter = pki("inter", "create-intermediate", "--ca", os.path.join(BASE, "pki", "root"),
+    inter = pki("inter", "create-intermediate", "--ca", D.path("root"),
                 "--subject", "CN=Svc Intermediate")
     body = {"enrollmentGroupId": "line-3",
             "attestation": {"type": "x509", "x509": {"signingCertificates": {
@@ -263,7 +184,7 @@ def test_group_x509_info_and_encodings():
     assert "x-ms-continuation" not in q.headers
     assert [x["enrollmentGroupId"] for x in q.json] == ["line-3"]
     # a device (non-CA) certificate cannot sign a group
-    dev = pki("dev", "create-device", "--ca", os.path.join(BASE, "pki", "inter"),
+    dev = pki("dev", "create-device", "--ca", D.path("inter"),
               "--registration-id", "dev-x")
     bad = {"enrollmentGroupId": "bad-1", "attestation": {"type": "x509", "x509": {
         "signingCertificates": {"primary": {"certificate": dev}}}}}
@@ -282,7 +203,7 @@ def test_group_x509_info_and_encodings():
 
 
 def test_validation_messages():
-    c = D.client()
+    c = client(D)
     error_of(c.call("PUT", "/enrollments/dev-a", sym("dev-b")), 400, "'dev-a'", "'dev-b'",
              "registrationId")
     error_of(c.call("PUT", "/enrollments/dev-a", {"registrationId": "dev-a",
@@ -312,7 +233,7 @@ def test_validation_messages():
 
 
 def test_odd_ids():
-    c = D.client()
+    c = client(D)
     r = c.call("PUT", "/enrollmentGroups/grp%3A1", {"enrollmentGroupId": "grp:1",
                                                      "attestation": {"type": "symmetricKey"}})
     assert r.status == 200 and r.json["enrollmentGroupId"] == "grp:1", r
@@ -329,7 +250,7 @@ def test_odd_ids():
 
 
 def test_bulk():
-    c = D.client()
+    c = client(D)
     items = [sym("bulk-%d" % i) for i in range(3)]
     r = c.call("POST", "/enrollments/", {"mode": "create", "enrollments": items})
     assert r.status == 200 and r.json["isSuccessful"] is True, r
@@ -365,7 +286,7 @@ def test_bulk():
 
 
 def test_paging():
-    c = D.client()
+    c = client(D)
     ids = ["page-%03d" % i for i in range(250)]
     for i in range(0, 250, 10):
         r = c.call("POST", "/enrollments", {"mode": "create", "enrollments": [
@@ -398,7 +319,7 @@ def test_paging():
 
 
 def test_registrations():
-    c = D.client()
+    c = client(D)
     error_of(c.call("GET", "/registrations/dev-none"), 404, "dev-none")
     assert c.call("GET", "/registrations/dev-none").json["errorCode"] == 404202
     error_of(c.call("DELETE", "/registrations/dev-none"), 404)
@@ -412,28 +333,27 @@ def test_registrations():
 
 
 def test_auth_failures():
-    c = D.client()
+    c = client(D)
     now = time.time()
     cases = [
         (None, "no 'Authorization' header"),
         ("Bearer abc", "malformed"),
-        (sas(D.host, D.key, D.policy, expiry=now - 3600), "expired"),
-        (sas(D.host, base64.b64encode(b"k" * 32).decode(), D.policy), "not signed"),
-        (sas(D.host, D.key, "nobody"), "unknown shared access policy 'nobody'"),
-        (sas(D.host, D.key, D.policy, sr="other.example.net"), "other.example.net"),
+        (token(D, se=now - 3600), "expired"),
+        (token(D, base64.b64encode(b"k" * 32).decode()), "not signed"),
+        (token(D, policy="nobody"), "unknown shared access policy 'nobody'"),
+        (token(D, sr="other.example.net"), "other.example.net"),
     ]
-    for token, words in cases:
-        r = c.call("GET", "/enrollments/dev-1", token=token if token else False)
+    for tok, words in cases:
+        r = c.call("GET", "/enrollments/dev-1", token=tok if tok else False)
         error_of(r, 401, words)
         assert r.json["errorCode"] == 401002, r
     # a longer sr at a segment boundary is fine
-    r = c.call("GET", "/enrollments/dev-1", token=sas(D.host, D.key, D.policy,
-                                                       sr=D.host + "/enrollments"))
+    r = c.call("GET", "/enrollments/dev-1", token=token(D, sr=D.host + "/enrollments"))
     assert r.status == 404, r
 
 
 def test_policies_and_rights():
-    c = D.client()
+    c = client(D)
     r = c.call("PUT", "/policies/reader", {"name": "reader", "rights": "EnrollmentRead"})
     assert r.status == 200 and r.json["rights"] == "EnrollmentRead" and r.json["primaryKey"], r
     reader = r.json
@@ -443,7 +363,7 @@ def test_policies_and_rights():
     assert all("primaryKey" not in p for p in lst.json)
     assert c.call("GET", "/policies/reader").json["primaryKey"] == reader["primaryKey"]
     assert c.call("PUT", "/enrollments/dev-r", sym("dev-r")).status == 200
-    rc = D.client(sas(D.host, reader["primaryKey"], "reader"))
+    rc = client(D, token(D, reader["primaryKey"], "reader"))
     assert rc.call("GET", "/enrollments/dev-r").status == 200
     assert rc.call("POST", "/enrollments/query", {"query": "*"}).status == 200
     error_of(rc.call("PUT", "/enrollments/dev-r", sym("dev-r")), 401, "reader", "EnrollmentWrite")
@@ -451,7 +371,7 @@ def test_policies_and_rights():
     error_of(rc.call("GET", "/registrations/dev-r"), 401, "RegistrationStatusRead")
     error_of(rc.call("GET", "/policies"), 401, "ServiceConfig")
     # the secondary key signs too
-    sc = D.client(sas(D.host, reader["secondaryKey"], "reader"))
+    sc = client(D, token(D, reader["secondaryKey"], "reader"))
     assert sc.call("GET", "/enrollments/dev-r").status == 200
     # widen, then check, then revoke
     r = c.call("PUT", "/policies/reader", {"rights": "EnrollmentRead, EnrollmentWrite"},
@@ -479,7 +399,7 @@ def test_policies_and_rights():
 
 
 def test_audit_rows():
-    c = D.client()
+    c = client(D)
     r = c.call("PUT", "/enrollments/audit-1", sym("audit-1"))
     assert c.call("DELETE", "/enrollments/audit-1").status == 204
     error_of(c.call("PUT", "/enrollments/audit-2", sym("audit-3")), 400)
@@ -496,7 +416,7 @@ def test_audit_rows():
 
 
 def test_keep_alive():
-    c = D.client()
+    c = client(D)
     c.call("GET", "/enrollments/ka-1")
     sock = c.conn.sock
     for _ in range(5):
@@ -505,15 +425,15 @@ def test_keep_alive():
 
 
 def test_durability():
-    d = Dpsd("durable")
+    d = start("durable")
     try:
-        c = d.client()
+        c = client(d)
         r = c.call("PUT", "/enrollments/durable-1", sym("durable-1"))
         assert r.status == 200, r
         d.stop(signal.SIGKILL)
-        d2 = Dpsd("durable2", data_dir=d.dir)
+        d2 = start("durable2", data_dir=d.dir)
         try:
-            g = d2.client().call("GET", "/enrollments/durable-1")
+            g = client(d2).call("GET", "/enrollments/durable-1")
             assert g.status == 200 and g.json["etag"] == r.json["etag"], g
         finally:
             assert d2.stop() == 0
@@ -521,36 +441,18 @@ def test_durability():
         d.stop(signal.SIGKILL)
 
 
-def test(fn):
-    global passed, failed
-    try:
-        fn()
-        passed += 1
-        print("ok   %s" % fn.__name__)
-    except Exception:
-        failed += 1
-        print("FAIL %s" % fn.__name__)
-        traceback.print_exc()
-
-
 def main():
     global D
-    tests = [test_enrollment_crud_and_etags, test_group_x509_info_and_encodings,
-             test_validation_messages, test_odd_ids, test_bulk, test_paging, test_registrations,
-             test_auth_failures, test_policies_and_rights, test_audit_rows, test_keep_alive, test_durability]
-    D = Dpsd("main")
+    D = start("main")
+    run = Runner()
     try:
-        for t in tests:
-            test(t)
+        run.run_all([test_enrollment_crud_and_etags, test_group_x509_info_and_encodings,
+                     test_validation_messages, test_odd_ids, test_bulk, test_paging,
+                     test_registrations, test_auth_failures, test_policies_and_rights,
+                     test_audit_rows, test_keep_alive, test_durability])
     finally:
-        rc = D.stop()
-        if rc != 0:
-            print("FAIL dpsd exited with %s on SIGTERM" % rc)
-            globals()["failed"] += 1
-    print("%d passed, %d failed" % (passed, failed))
-    if failed == 0:
-        shutil.rmtree(BASE, ignore_errors=True)
-    return 1 if failed else 0
+        rc = run.finish(D, base=BASE)
+    return rc
 
 
 if __name__ == "__main__":
