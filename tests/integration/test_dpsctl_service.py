@@ -7,30 +7,16 @@ enrollments with a certificate and with a symmetric key, registration states,
 shared access policies, and --json output that parses."""
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
-DPSD = os.environ["DPSD"]
-DPSCTL = os.environ.get("DPSCTL", "dpsctl")
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_dpsctl_service.", dir=TMP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DPSCTL, Dpsd, Runner, scratch  # noqa: E402
+
+BASE = scratch("test_dpsctl_service")
 PKI = os.path.join(BASE, "pki")
 
-passed = failed = 0
 ENV = None  # dpsctl's environment: connection string, CA file, where to connect
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ctl(*args, code=0, env=None):
@@ -118,60 +104,17 @@ def test_policies_and_refusals():
     ctl("enrollment", "list", code=4, env=forged)
 
 
-def test(fn):
-    global passed, failed
-    try:
-        fn()
-        passed += 1
-        print("ok   %s" % fn.__name__)
-    except Exception:
-        failed += 1
-        print("FAIL %s" % fn.__name__)
-        traceback.print_exc()
-
-
 def main():
     global ENV
-    port = free_port()
-    data = os.path.join(BASE, "data")
-    os.makedirs(PKI)
-    err = open(os.path.join(BASE, "dpsd.err"), "w")
-    proc = subprocess.Popen([DPSD, "--data-dir", data, "--https-listen", "127.0.0.1:%d" % port,
-                             "--mqtt-listen", "127.0.0.1:0",
-                             "--workers", "2", "--hostname", "localhost"],
-                            stdout=subprocess.DEVNULL, stderr=err)
+    d = Dpsd(BASE, hubs=())
+    ENV = d.dpsctl_env()
+    run = Runner()
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        with open(os.path.join(data, "connection-string")) as f:
-            cs = f.read().strip()
-        ENV = dict(os.environ, DPS_CONNECTION_STRING=cs,
-                   DPS_CA_FILE=os.path.join(data, "tls", "ca.pem"),
-                   DPS_CONNECT_TO="127.0.0.1:%d" % port)
-        for t in (test_group_scenario, test_individual_enrollments, test_registrations,
-                  test_policies_and_refusals):
-            test(t)
+        run.run_all([test_group_scenario, test_individual_enrollments, test_registrations,
+                     test_policies_and_refusals])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
-        if rc != 0:
-            print("FAIL dpsd exited with %s on SIGTERM" % rc)
-            globals()["failed"] += 1
-    print("%d passed, %d failed" % (passed, failed))
-    if failed == 0:
-        shutil.rmtree(BASE, ignore_errors=True)
-    return 1 if failed else 0
+        rc = run.finish(d, base=BASE)
+    return rc
 
 
 if __name__ == "__main__":
