@@ -6,7 +6,7 @@
 #
 # Environment:
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
-#   DPS_BENCH_SECONDS    seconds per measured run (default 10)
+#   DPS_BENCH_SECONDS    seconds per measured run (default 8)
 #   DPS_BENCH_CLIENTS    concurrent clients (default 16)
 #   DPS_BENCH_SCALE      "full" for 10,000,000 registration records (default 1,000,000)
 #   DPS_BENCH_ENROLLMENTS, DPS_BENCH_REGISTRATIONS  smaller scale figures for a quick try
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${DPS_BUILD_DIR:-build}
-SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-10}
+SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-8}
 CLIENTS=${DPS_BENCH_CLIENTS:-16}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
@@ -61,9 +61,9 @@ wait_port() { # port seconds
 }
 
 DPSD_PID=
-start_dpsd() { # data-dir port
+start_dpsd() { # data-dir port [mqtt-port]
     "$BUILD/dpsd" --data-dir "$1" --hostname localhost --https-listen "127.0.0.1:$2" \
-        --mqtt-listen 127.0.0.1:0 \
+        --mqtt-listen "127.0.0.1:${3:-0}" \
         --linked-hub hub-a.example.net --workers "$WORKERS" >>"$WORK/dpsd.log" 2>&1 &
     DPSD_PID=$!
     PIDS+=("$DPSD_PID")
@@ -90,7 +90,9 @@ echo "meta: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$SECONDS_PER_RUN clients
 # ---- registrations and their baselines ----
 DATA=$WORK/data
 PORT=$(free_port)
-start_dpsd "$DATA" "$PORT"
+MPORT=$(free_port)
+start_dpsd "$DATA" "$PORT" "$MPORT"
+wait_port "$MPORT" 30
 "$BUILD/bench/dpsbench" pki --pki "$WORK/pki"
 TPORT=$(free_port)
 "$BUILD/bench/tlsserver" --listen "127.0.0.1:$TPORT" --cert "$DATA/tls/server.pem" \
@@ -101,16 +103,37 @@ PIDS+=("$TLS_PID")
 wait_port "$TPORT" 30
 
 COMMON=(--clients "$CLIENTS" --duration "$SECONDS_PER_RUN" --devices 2000)
-# Baseline and dpsd alternate, twice, so that a neighbour's load hits both alike.
-for rep in 1 2; do
-    bench handshake --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" --pki "$WORK/pki" \
-        "${COMMON[@]}" --label "mTLS handshake (baseline) #$rep"
-    bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
-        "${COMMON[@]}" --label "HTTPS X.509 registration #$rep"
-    bench handshake-server-auth --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" \
-        "${COMMON[@]}" --label "TLS handshake, server auth (baseline) #$rep"
-    bench symkey --connect "127.0.0.1:$PORT" --data-dir "$DATA" \
-        "${COMMON[@]}" --label "HTTPS symmetric-key registration #$rep"
+run_mode() { # mode rep
+    case $1 in
+    handshake)
+        bench handshake --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" --pki "$WORK/pki" \
+            "${COMMON[@]}" --label "mTLS handshake (baseline) #$2" ;;
+    x509)
+        bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
+            "${COMMON[@]}" --label "HTTPS X.509 registration #$2" ;;
+    mqtt-x509)
+        bench mqtt-x509 --connect "127.0.0.1:$MPORT" --service "127.0.0.1:$PORT" \
+            --data-dir "$DATA" --pki "$WORK/pki" \
+            "${COMMON[@]}" --label "MQTT X.509 registration #$2" ;;
+    handshake-server-auth)
+        bench handshake-server-auth --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" \
+            "${COMMON[@]}" --label "TLS handshake, server auth (baseline) #$2" ;;
+    symkey)
+        bench symkey --connect "127.0.0.1:$PORT" --data-dir "$DATA" \
+            "${COMMON[@]}" --label "HTTPS symmetric-key registration #$2" ;;
+    mqtt-symkey)
+        bench mqtt-symkey --connect "127.0.0.1:$MPORT" --service "127.0.0.1:$PORT" \
+            --data-dir "$DATA" "${COMMON[@]}" --label "MQTT symmetric-key registration #$2" ;;
+    esac
+}
+# Baselines and dpsd alternate, twice, the second time in mirrored order
+# (A B C, then C B A), so that a neighbour's load, or a drift over the
+# minutes, hits each baseline and the dpsd runs compared with it alike.
+for m in handshake x509 mqtt-x509 handshake-server-auth symkey mqtt-symkey; do
+    run_mode "$m" 1
+done
+for m in mqtt-x509 x509 handshake mqtt-symkey symkey handshake-server-auth; do
+    run_mode "$m" 2
 done
 
 # p99 at half the best X.509 rate, paced.

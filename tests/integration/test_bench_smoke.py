@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Keeps the benchmark tools of `make bench` from rotting unnoticed: runs
+dpsbench for about two seconds in each mode against a real dpsd and the
+baseline bench/tlsserver on free loopback ports, and checks each run had no
+error, counted some attempts, found every acknowledged registration in the
+store, and printed the lines bench/run.sh and bench/report.py read; then
+feeds those lines to report.py and checks its last line. It builds nothing
+and measures nothing: the figures are not compared with anything."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+DPSD = os.environ["DPSD"]
+BUILD = os.environ["DPS_BUILD_DIR"]
+SOURCE = os.environ["DPS_SOURCE_DIR"]
+DPSBENCH = os.path.join(BUILD, "bench", "dpsbench")
+TLSSERVER = os.path.join(BUILD, "bench", "tlsserver")
+TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
+os.makedirs(TMP, exist_ok=True)
+BASE = tempfile.mkdtemp(prefix="test_bench_smoke.", dir=TMP)
+PKI = os.path.join(BASE, "pki")
+SECONDS = "2"
+# Small: the devices are made (keys, certificates, SAS tokens) before each run.
+SIZE = ["--clients", "4", "--devices", "40", "--duration", SECONDS, "--warmup", "0.5"]
+
+passed = failed = 0
+raw = []  # the lines run.sh would collect, for report.py
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("%s exited with %d" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("%s does not listen on port %d" % (what, port))
+
+
+def kv(line):
+    return {m.group(1): m.group(2) for m in re.finditer(r'(\w+)=("[^"]*"|\S+)', line)}
+
+
+class Servers:
+    def __init__(self):
+        self.data = os.path.join(BASE, "data")
+        self.port, self.mqtt_port, self.tls_port = free_port(), free_port(), free_port()
+        self.dpsd_err = open(os.path.join(BASE, "dpsd.err"), "a+")
+        self.dpsd = subprocess.Popen(
+            [DPSD, "--data-dir", self.data, "--https-listen", "127.0.0.1:%d" % self.port,
+             "--mqtt-listen", "127.0.0.1:%d" % self.mqtt_port, "--workers", "2",
+             "--hostname", "localhost", "--linked-hub", "hub-a.example.net"],
+            stdout=subprocess.DEVNULL, stderr=self.dpsd_err)
+        self.tls = None
+        wait_port(self.port, self.dpsd, "dpsd")
+        wait_port(self.mqtt_port, self.dpsd, "dpsd (mqtt)")
+        subprocess.run([DPSBENCH, "pki", "--pki", PKI], check=True, timeout=60)
+        self.tls_err = open(os.path.join(BASE, "tlsserver.err"), "a+")
+        self.tls = subprocess.Popen(
+            [TLSSERVER, "--listen", "127.0.0.1:%d" % self.tls_port,
+             "--cert", os.path.join(self.data, "tls", "server.pem"),
+             "--key", os.path.join(self.data, "tls", "server.key"),
+             "--trust", os.path.join(PKI, "inter.pem"), "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=self.tls_err)
+        wait_port(self.tls_port, self.tls, "tlsserver")
+
+    def stop(self):
+        rc = 0
+        for p in (self.tls, self.dpsd):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    rc |= p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    rc |= 1
+        return rc
+
+
+def dpsbench(*args, rows_expected=True):
+    """Runs dpsbench; returns its result lines (parsed) and its Markdown rows."""
+    p = subprocess.run([DPSBENCH] + list(args), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "dpsbench %s exited with %d: %s" % (args[0], p.returncode, p.stderr)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("dpsbench: ")]
+    rows = [l for l in p.stdout.splitlines() if l.startswith("| ")]
+    assert lines and (rows or not rows_expected), "dpsbench %s printed no result: %r" % (args[0], p.stdout)
+    assert "first error" not in p.stderr, p.stderr
+    raw.extend(p.stdout.splitlines())
+    return [kv(l) for l in lines], rows, p.stderr
+
+
+def check_run(mode, args, registration):
+    (r,), (row,), _ = dpsbench(mode, *args, *SIZE, "--label", "smoke %s" % mode)
+    assert r["mode"] == mode, r
+    assert int(r["errors"]) == 0, r
+    assert int(r["ok"]) > 0 and int(r["measured"]) > 0 and float(r["rate"]) > 0, r
+    assert float(r["p50_ms"]) > 0 and float(r["p99_ms"]) >= float(r["p50_ms"]), r
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 8 and cells[0] == "smoke %s" % mode, row
+    if registration:
+        # every device used was acknowledged at least once, and found in the store
+        assert int(r["checked"]) > 0 and int(r["lost"]) == 0, r
+        assert cells[7] == "%s of %s" % (r["checked"], r["checked"]), row
+    else:
+        assert r["checked"] == "-1" and cells[7] == "n/a", (r, row)
+    return r
+
+
+def test_handshake():
+    check_run("handshake", ["--connect", "127.0.0.1:%d" % S.tls_port, "--ca",
+                            os.path.join(S.data, "tls", "ca.pem"), "--pki", PKI], False)
+
+
+def test_handshake_server_auth():
+    check_run("handshake-server-auth", ["--connect", "127.0.0.1:%d" % S.tls_port, "--ca",
+                                        os.path.join(S.data, "tls", "ca.pem")], False)
+
+
+def test_https_x509():
+    check_run("x509", ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data,
+                       "--pki", PKI], True)
+
+
+def test_https_symkey():
+    check_run("symkey", ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data], True)
+
+
+def test_mqtt_x509():
+    check_run("mqtt-x509", ["--connect", "127.0.0.1:%d" % S.mqtt_port, "--service",
+                            "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--pki", PKI], True)
+
+
+def test_mqtt_symkey():
+    check_run("mqtt-symkey", ["--connect", "127.0.0.1:%d" % S.mqtt_port, "--service",
+                              "127.0.0.1:%d" % S.port, "--data-dir", S.data], True)
+
+
+def test_mqtt_needs_service_address():
+    p = subprocess.run([DPSBENCH, "mqtt-symkey", "--connect", "127.0.0.1:%d" % S.mqtt_port,
+                        "--data-dir", S.data], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "'--service' is required" in p.stderr, p
+
+
+def test_service():
+    results, rows, _ = dpsbench("service", "--connect", "127.0.0.1:%d" % S.port, "--data-dir",
+                                S.data, "--clients", "2", "--duration", "1.5")
+    assert [r["op"] for r in results] == ["create", "get", "query"], results
+    for r in results:
+        assert int(r["errors"]) == 0 and float(r["rate"]) > 0, r
+    assert len(rows) == 3, rows
+
+
+def test_query_page():
+    results, _, _ = dpsbench("query-page", "--connect", "127.0.0.1:%d" % S.port, "--data-dir",
+                             S.data, "--group", "bench-symkey", "--count", "3",
+                             rows_expected=False)
+    assert [(r["what"], r["skip_pages_of_1000"]) for r in results] == [
+        ("enrollments", "0"), ("enrollments", "100"), ("registrations", "0")], results
+    for r in results:
+        assert int(r["pages"]) == 3 and float(r["p50_ms"]) > 0, r
+
+
+def test_report():
+    """report.py reads what the runs printed and ends with the headline ratio."""
+    path = os.path.join(BASE, "raw.txt")
+    out = os.path.join(BASE, "RESULTS.md")
+    with open(path, "w") as f:
+        f.write("meta: date=2000-01-01T00:00:00Z seconds=%s clients=4 workers=2\n" % SECONDS)
+        f.write("\n".join(raw) + "\n")
+    p = subprocess.run([sys.executable, os.path.join(SOURCE, "bench", "report.py"), path, out],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    last = p.stdout.splitlines()[-1]
+    assert re.fullmatch(r"ratio https_x509_registrations/mtls_handshakes = \d+\.\d\d", last), \
+        p.stdout
+    assert re.search(r"^ratio mqtt_x509_registrations/mtls_handshakes = \d+\.\d\d$", p.stdout,
+                     re.M), p.stdout
+    with open(out) as f:
+        md = f.read()
+    for want in ("| smoke mqtt-x509 |", "| smoke mqtt-symkey |", "| smoke x509 |",
+                 "MQTT X.509 registrations ≥ 0.8 × mTLS handshake rate",
+                 "no acknowledged registration lost", "| enrollment create |"):
+        assert want in md, "RESULTS.md lacks %r" % want
+    assert "not available" not in md, md
+
+
+def main():
+    global S, passed, failed
+    t0 = time.time()
+    S = Servers()
+    try:
+        only = sys.argv[1:]
+        # in file order: test_report reads what the runs before it printed
+        for name, fn in list(globals().items()):
+            if not name.startswith("test_") or (only and name not in only):
+                continue
+            try:
+                fn()
+                passed += 1
+                print("ok", name)
+            except Exception:
+                failed += 1
+                print("FAIL", name)
+                traceback.print_exc()
+    finally:
+        rc = S.stop()
+    if rc != 0:
+        failed += 1
+        print("FAIL dpsd or tlsserver exit status %d" % rc)
+    print("took %.1f s" % (time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
