@@ -15,81 +15,20 @@ import ssl
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-DPSD = os.environ["DPSD"]
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_server.", dir=TMP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DPSD, Dpsd, Runner, free_port, scratch  # noqa: E402
+
+BASE = scratch("test_server")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 
-passed = failed = 0
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Dpsd:
-    """One dpsd process with its own data directory and port."""
-
-    def __init__(self, name, data_dir=None, extra=(), port=None):
-        self.dir = data_dir or os.path.join(BASE, name)
-        self.port = port or free_port()
-        self.out = open(os.path.join(BASE, name + ".out"), "a+")
-        self.err = open(os.path.join(BASE, name + ".err"), "a+")
-        self.args = [DPSD, "--data-dir", self.dir, "--https-listen",
-                     "127.0.0.1:%d" % self.port, "--mqtt-listen", "127.0.0.1:0", "--workers", "2",
-                     "--shutdown-timeout", "10", *extra]
-        self.proc = subprocess.Popen(self.args, stdout=self.out, stderr=self.err)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("dpsd exited with %d: %s" % (self.proc.returncode, self.log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.proc.kill()
-        raise AssertionError("dpsd did not start listening")
-
-    def log(self):
-        self.err.flush()
-        with open(self.err.name) as f:
-            return f.read()
-
-    def stdout(self):
-        self.out.flush()
-        with open(self.out.name) as f:
-            return f.read()
-
-    def context(self):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "ca.pem"))
-        ctx.check_hostname = True
-        return ctx
-
-    def conn(self, host="localhost"):
-        return http.client.HTTPSConnection(host, self.port, context=self.context(), timeout=10)
-
-    def raw(self):
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        return self.context().wrap_socket(sock, server_hostname="localhost")
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
+def start(name, data_dir=None, extra=(), port=None):
+    """dpsd as a user starts it: its default host name, no linked hub."""
+    return Dpsd(BASE, name, data_dir=data_dir, port=port, hostname=None, hubs=(),
+                extra=["--shutdown-timeout", "10", *extra])
 
 
 def run_fail(args):
@@ -139,25 +78,12 @@ def check_error_shape(body, status):
     assert e["message"], e
 
 
-def test(fn):
-    global passed, failed
-    try:
-        fn()
-        passed += 1
-        print("ok", fn.__name__)
-    except Exception:
-        failed += 1
-        print("FAILED", fn.__name__)
-        traceback.print_exc()
-    sys.stdout.flush()
-
-
 main = None
 
 
 def test_first_start_and_health():
     global main
-    main = Dpsd("main")
+    main = start("main")
     c = main.conn()
     c.request("GET", "/healthz")
     r = c.getresponse()
@@ -313,7 +239,7 @@ def test_restart_keeps_identity():
     files = ["id-scope", "connection-string", "tls/ca.pem", "tls/server.pem", "tls/server.key"]
     before = {f: open(os.path.join(main.dir, f), "rb").read() for f in files}
     assert main.stop() == 0
-    again = Dpsd("main", data_dir=main.dir, port=main.port)
+    again = start("main", data_dir=main.dir, port=main.port)
     try:
         after = {f: open(os.path.join(main.dir, f), "rb").read() for f in files}
         assert before == after
@@ -326,7 +252,7 @@ def test_restart_keeps_identity():
 
 
 def test_sigterm_finishes_request_in_flight():
-    d = Dpsd("drain")
+    d = start("drain")
     s = d.raw()
     idle = d.raw()  # an idle keep-alive connection is closed at once
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n{\"a\"")
@@ -351,7 +277,7 @@ def test_sigterm_finishes_request_in_flight():
 
 
 def test_sigint_exits_zero():
-    d = Dpsd("sigint")
+    d = start("sigint")
     assert d.stop(signal.SIGINT) == 0
 
 
@@ -422,7 +348,7 @@ def test_interrupted_init_is_redone():
     os.makedirs(os.path.join(d, "tls"))
     open(os.path.join(d, "tls", "ca.pem"), "w").write("half")
     open(os.path.join(d, "connection-string"), "w").write("half")
-    p = Dpsd("interrupted", data_dir=d)
+    p = start("interrupted", data_dir=d)
     try:
         assert re.match(r"^0ne[0-9A-F]{8}$", open(os.path.join(d, "id-scope")).read().strip())
         assert "half" not in open(os.path.join(d, "connection-string")).read()
@@ -435,7 +361,7 @@ def test_interrupted_init_is_redone():
 
 def test_tls_override_and_json_log():
     other = os.path.join(BASE, "override")
-    p = Dpsd("override", data_dir=other,
+    p = start("override", data_dir=other,
              extra=["--tls-cert", os.path.join(main.dir, "tls", "server.pem"),
                     "--tls-key", os.path.join(main.dir, "tls", "server.key"),
                     "--log-format", "json"])
@@ -462,22 +388,19 @@ def test_help():
 
 
 def main_():
-    tests = [test_first_start_and_health, test_data_dir_contents, test_keep_alive,
-             test_get_with_body_and_pipelining, test_expect_continue, test_not_found_and_method, test_oversized_body,
-             test_malformed_request, test_secrets_not_logged, test_restart_keeps_identity,
-             test_sigterm_finishes_request_in_flight, test_sigint_exits_zero, test_port_in_use,
-             test_unknown_flag, test_bad_config_line, test_corrupt_data_dir,
-             test_interrupted_init_is_redone, test_tls_override_and_json_log, test_help]
+    run = Runner()
     try:
-        for t in tests:
-            test(t)
+        run.run_all([test_first_start_and_health, test_data_dir_contents, test_keep_alive,
+                     test_get_with_body_and_pipelining, test_expect_continue,
+                     test_not_found_and_method, test_oversized_body, test_malformed_request,
+                     test_secrets_not_logged, test_restart_keeps_identity,
+                     test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
+                     test_port_in_use, test_unknown_flag, test_bad_config_line,
+                     test_corrupt_data_dir, test_interrupted_init_is_redone,
+                     test_tls_override_and_json_log, test_help])
     finally:
-        if main is not None and main.proc.poll() is None:
-            main.stop()
-    print("%d passed, %d failed" % (passed, failed))
-    if failed == 0:
-        shutil.rmtree(BASE, ignore_errors=True)
-    return 1 if failed else 0
+        rc = run.finish(main, base=BASE)
+    return rc
 
 
 if __name__ == "__main__":
