@@ -7,39 +7,20 @@ registrations made by a device) the other reads, etags included, and
 If-Match holds across nodes. Fails, naming `make deps`, when the PostgreSQL
 server binaries are missing."""
 import base64
-import hashlib
-import hmac
-import http.client
-import json
 import os
-import signal
-import socket
-import ssl
 import subprocess
 import sys
-import tempfile
-import time
 import traceback
-import urllib.parse
 
-DPSD = os.environ["DPSD"]
-SRC = os.environ.get("DPS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_postgres.", dir=TMP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SRC, Dpsd, Runner, scratch  # noqa: E402
+
+BASE = scratch("test_postgres")
 # The server runs as the postgres user when the test runs as root: it must reach its directory.
 os.chmod(BASE, 0o711)
 PG_DIR = os.path.join(BASE, "pg")
 GROUP_KEY = base64.b64encode(b"postgres-scale-out-group-key-0123").decode()
 HUB = "hub-pg.example.net"
-
-passed = failed = 0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pg(*args):
@@ -47,86 +28,9 @@ def pg(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-class Dpsd:
-    """One dpsd node with its own data directory and port on the shared store."""
-
-    def __init__(self, name, store):
-        self.name = name
-        self.dir = os.path.join(BASE, name)
-        self.port = free_port()
-        self.err_path = os.path.join(BASE, name + ".err")
-        self.err = open(self.err_path, "a+")
-        self.proc = subprocess.Popen(
-            [DPSD, "--data-dir", self.dir, "--store", store,
-             "--https-listen", "127.0.0.1:%d" % self.port, "--mqtt-listen", "127.0.0.1:0",
-             "--workers", "2", "--hostname", "localhost", "--linked-hub", HUB],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("dpsd %s exited with %d: %s" %
-                                     (name, self.proc.returncode, self.log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            self.proc.kill()
-            raise AssertionError("dpsd %s did not start listening" % name)
-        with open(os.path.join(self.dir, "connection-string")) as f:
-            parts = dict(p.split("=", 1) for p in f.read().strip().split(";"))
-        self.host, self.policy, self.key = (parts["HostName"], parts["SharedAccessKeyName"],
-                                            parts["SharedAccessKey"])
-        with open(os.path.join(self.dir, "id-scope")) as f:
-            self.scope = f.read().strip()
-        self.ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "ca.pem"))
-
-    def log(self):
-        with open(self.err_path) as f:
-            return f.read()[-2000:]
-
-    def call(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPSConnection("localhost", self.port, context=self.ctx, timeout=60)
-        try:
-            hdrs = {"Content-Type": "application/json; charset=utf-8"}
-            hdrs.update(headers or {})
-            conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                         headers=hdrs)
-            r = conn.getresponse()
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-        finally:
-            conn.close()
-
-    def service(self, method, path, body=None, headers=None):
-        se = str(int(time.time() + 3600))
-        mac = hmac.new(base64.b64decode(self.key), ("%s\n%s" % (self.host, se)).encode(),
-                       hashlib.sha256)
-        sig = urllib.parse.quote(base64.b64encode(mac.digest()).decode(), safe="")
-        h = {"Authorization": "SharedAccessSignature sr=%s&sig=%s&skn=%s&se=%s" %
-             (self.host, sig, self.policy, se)}
-        h.update(headers or {})
-        return self.call(method, path + "?api-version=2021-10-01", body, h)
-
-    def register(self, rid):
-        key = hmac.new(base64.b64decode(GROUP_KEY), rid.encode(), hashlib.sha256).digest()
-        sr = "%s/registrations/%s" % (self.scope, rid)
-        se = str(int(time.time() + 3600))
-        mac = hmac.new(key, ("%s\n%s" % (sr, se)).encode(), hashlib.sha256)
-        sig = urllib.parse.quote(base64.b64encode(mac.digest()).decode(), safe="")
-        token = "SharedAccessSignature sr=%s&sig=%s&se=%s&skn=registration" % (sr, sig, se)
-        return self.call("PUT", "/%s/registrations/%s/register?api-version=2019-03-31" %
-                         (self.scope, rid), {"registrationId": rid}, {"Authorization": token})
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+def register(d, rid):
+    """A registration through node d with the key the group key derives for rid."""
+    return d.register(rid, token=d.device_token(rid, group_key=GROUP_KEY))
 
 
 A = B = None
@@ -181,7 +85,7 @@ def test_enrollment_if_match_across_nodes():
 
 def test_registration_through_one_visible_on_the_other():
     for node, other, rid in ((B, A, "pg-dev-b"), (A, B, "pg-dev-a")):
-        status, st = node.register(rid)
+        status, st = register(node, rid)
         assert status == 200, (node.name, status, st)
         assert st["status"] == "assigned", st
         status, rec = other.service("GET", "/registrations/" + rid)
@@ -191,7 +95,7 @@ def test_registration_through_one_visible_on_the_other():
 
 
 def main():
-    global A, B, passed, failed
+    global A, B
     started = pg("start", PG_DIR, str(os.getpid()))
     if started.returncode != 0:
         print("the PostgreSQL test server did not start (run 'make deps' to install the "
@@ -199,31 +103,23 @@ def main():
         print("0 passed, 1 failed")
         return 1
     store = "postgres:" + started.stdout.strip()
+    run = Runner()
     try:
-        A = Dpsd("a", store)
-        B = Dpsd("b", store)
-        for name, fn in sorted((n, f) for n, f in globals().items() if n.startswith("test_")):
-            try:
-                fn()
-                passed += 1
-                print("ok", name)
-            except Exception:
-                failed += 1
-                print("FAILED", name)
-                traceback.print_exc()
-        if failed:
+        A = Dpsd(BASE, "a", store=store, hubs=(HUB,))
+        B = Dpsd(BASE, "b", store=store, hubs=(HUB,))
+        run.run_all([fn for name, fn in sorted(globals().items()) if name.startswith("test_")])
+        if run.failed:
             for d in (A, B):
-                print("--- dpsd %s log:\n%s" % (d.name, d.log()), file=sys.stderr)
+                print("--- dpsd %s log:\n%s" % (d.name, d.log()[-2000:]), file=sys.stderr)
     except Exception:
-        failed += 1
+        run.fail("starting the nodes")
         traceback.print_exc()
     finally:
-        for d in (A, B):
-            if d:
-                d.stop()
-        pg("stop", PG_DIR)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 and passed > 0 else 1
+        try:
+            rc = run.finish(A, B)
+        finally:
+            pg("stop", PG_DIR)
+    return rc
 
 
 if __name__ == "__main__":
