@@ -11,112 +11,21 @@ CONNECT at all). dpsd must answer exactly as dps-protocol.md §5 says, close
 only the offending connection and stay healthy after each."""
 import base64
 import hashlib
-import hmac
-import http.client
 import json
 import os
-import signal
 import socket
 import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
-import urllib.parse
 
-DPSD = os.environ["DPSD"]
-DPSCTL = os.environ.get("DPSCTL", "dpsctl")
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_mqtt.", dir=TMP)
-PKI = os.path.join(BASE, "pki")
-os.makedirs(PKI)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DPSCTL, DPSD, Dpsd, Runner, sas, scratch  # noqa: E402
 
-passed = failed = 0
+BASE = scratch("test_mqtt")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sas(sr, key, se=None, skn=None):
-    se = str(int(se if se is not None else time.time() + 3600))
-    mac = hmac.new(base64.b64decode(key), ("%s\n%s" % (sr, se)).encode(), hashlib.sha256)
-    sig = urllib.parse.quote(base64.b64encode(mac.digest()).decode(), safe="")
-    tok = "SharedAccessSignature sr=%s&sig=%s&se=%s" % (sr, sig, se)
-    return tok + ("&skn=%s" % skn if skn else "")
-
-
-class Dpsd:
-    def __init__(self):
-        self.dir = os.path.join(BASE, "data")
-        self.port = free_port()
-        self.mqtt_port = free_port()
-        self.errpath = os.path.join(BASE, "dpsd.err")
-        self.err = open(self.errpath, "a+")
-        self.proc = subprocess.Popen(
-            [DPSD, "--data-dir", self.dir, "--https-listen", "127.0.0.1:%d" % self.port,
-             "--mqtt-listen", "127.0.0.1:%d" % self.mqtt_port, "--workers", "2",
-             "--hostname", "localhost", "--linked-hub", "hub-a.example.net",
-             "--log-level", "debug"],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("dpsd exited with %d" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            self.proc.kill()
-            raise AssertionError("dpsd did not start listening")
-        with open(os.path.join(self.dir, "connection-string")) as f:
-            parts = dict(p.split("=", 1) for p in f.read().strip().split(";"))
-        self.host, self.policy, self.key = (parts["HostName"], parts["SharedAccessKeyName"],
-                                            parts["SharedAccessKey"])
-        with open(os.path.join(self.dir, "id-scope")) as f:
-            self.scope = f.read().strip()
-        self.ca = os.path.join(self.dir, "tls", "ca.pem")
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-
-def call(method, path, body=None, headers=None):
-    ctx = ssl.create_default_context(cafile=D.ca)
-    conn = http.client.HTTPSConnection("localhost", D.port, context=ctx, timeout=30)
-    try:
-        hdrs = {"Content-Type": "application/json; charset=utf-8"}
-        hdrs.update(headers or {})
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers=hdrs)
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, json.loads(data) if data else None
-    finally:
-        conn.close()
-
-
-def service(method, path, body=None):
-    auth = sas(D.host, D.key, skn=D.policy)
-    sep = "&" if "?" in path else "?"
-    return call(method, path + sep + "api-version=2021-10-01", body, {"Authorization": auth})
-
-
-def pki(*args):
-    subprocess.run([DPSCTL, "cert"] + list(args), cwd=PKI, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+D = None
 
 
 # ---- MQTT 3.1.1, written by hand ----
@@ -260,7 +169,7 @@ def session(rid, password=None, cert=None, keep_alive=60, clean=True):
 
 
 def healthy():
-    st, body = call("GET", "/healthz")
+    st, body = D.call("GET", "/healthz")
     assert st == 200, (st, body)
     # A fresh MQTT connection still gets its CONNACK.
     c = Client()
@@ -270,7 +179,7 @@ def healthy():
 
 
 def attempts(rid):
-    st, body = service("GET", "/registrations/%s/attempts" % rid)
+    st, body = D.service("GET", "/registrations/%s/attempts" % rid)
     assert st == 200, (st, body)
     return body
 
@@ -281,7 +190,7 @@ SYM_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 def sym_individual(rid, status="enabled"):
-    st, body = service("PUT", "/enrollments/" + rid, {
+    st, body = D.service("PUT", "/enrollments/" + rid, {
         "registrationId": rid, "provisioningStatus": status,
         "attestation": {"type": "symmetricKey", "symmetricKey": {
             "primaryKey": SYM_KEY, "secondaryKey": SYM_KEY}}})
@@ -341,7 +250,7 @@ def test_qos0_empty_payload_keepalive0_cleansession0():
     topic, status, body = response(c)
     assert status == 200 and topic == "$dps/registrations/res/200/?$rid=", topic
     c.close()
-    st, rec = service("GET", "/registrations/mq-dev-2")
+    st, rec = D.service("GET", "/registrations/mq-dev-2")
     assert st == 200 and rec["status"] == "assigned", rec
 
 
@@ -386,17 +295,17 @@ def test_no_credential_is_401_on_the_topic():
 
 
 def test_x509_group():
-    pki("create-root", "--subject", "CN=MQTT Test Root", "--out", "root")
-    pki("create-intermediate", "--ca", "root", "--subject", "CN=MQTT Test Inter", "--out", "inter")
-    with open(os.path.join(PKI, "root.pem")) as f:
+    D.cert("create-root", "--subject", "CN=MQTT Test Root", "--out", "root")
+    D.cert("create-intermediate", "--ca", "root", "--subject", "CN=MQTT Test Inter", "--out", "inter")
+    with open(D.path("root.pem")) as f:
         pem = f.read()
-    st, body = service("PUT", "/enrollmentGroups/mq-root", {
+    st, body = D.service("PUT", "/enrollmentGroups/mq-root", {
         "enrollmentGroupId": "mq-root",
         "attestation": {"type": "x509", "x509": {"signingCertificates": {
             "primary": {"certificate": pem}}}}})
     assert st in (200, 201), body
-    pki("create-device", "--ca", "inter", "--registration-id", "mq-x509", "--out", "mq-x509")
-    cert = (os.path.join(PKI, "mq-x509.chain.pem"), os.path.join(PKI, "mq-x509.key"))
+    D.cert("create-device", "--ca", "inter", "--registration-id", "mq-x509", "--out", "mq-x509")
+    cert = (D.path("mq-x509.chain.pem"), D.path("mq-x509.key"))
     c = session("mq-x509", cert=cert)
     c.send(publish(REG + "u-1", b'{"registrationId":"mq-x509"}', 1, 1))
     assert c.read()[0] == 4
@@ -538,7 +447,7 @@ def test_websocket():
     assert op == 8, (op, data)  # a close frame follows the DISCONNECT
     s.close()
     # A wrong subprotocol is an HTTP error.
-    st, body = call("GET", "/$iothub/websocket", headers={
+    st, body = D.call("GET", "/$iothub/websocket", headers={
         "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
         "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "amqp"})
     assert st == 400 and "mqtt" in body["message"], (st, body)
@@ -583,16 +492,16 @@ def test_dpsctl_register_x509_over_mqtt_and_websocket():
     # Runs after test_x509_group: the group on the root and the intermediate exist.
     for transport in ("mqtt", "mqtt-ws"):
         rid = "mq-ctl-x509-" + transport
-        pki("create-device", "--ca", "inter", "--registration-id", rid, "--out", rid)
-        p = dpsctl_register(transport, rid, "--cert", os.path.join(PKI, rid + ".chain.pem"),
-                            "--key", os.path.join(PKI, rid + ".key"))
+        D.cert("create-device", "--ca", "inter", "--registration-id", rid, "--out", rid)
+        p = dpsctl_register(transport, rid, "--cert", D.path(rid + ".chain.pem"),
+                            "--key", D.path(rid + ".key"))
         assert p.returncode == 0, (transport, p.stdout, p.stderr)
         assert "hub-a.example.net" in p.stdout and rid in p.stdout, p.stdout
         a = attempts(rid)
         assert a[0]["status"] == "assigned" and a[0]["attestationType"] == "x509", a[0]
         # The same device again: answered from its record, still over MQTT.
-        p = dpsctl_register(transport, rid, "--cert", os.path.join(PKI, rid + ".chain.pem"),
-                            "--key", os.path.join(PKI, rid + ".key"), "--json")
+        p = dpsctl_register(transport, rid, "--cert", D.path(rid + ".chain.pem"),
+                            "--key", D.path(rid + ".key"), "--json")
         assert p.returncode == 0 and json.loads(p.stdout)["status"] == "assigned", p
 
 
@@ -634,30 +543,14 @@ def test_busy_mqtt_port_is_a_startup_error():
 
 
 def main():
-    global D, passed, failed
-    D = Dpsd()
+    global D
+    D = Dpsd(BASE, mqtt=True, extra=["--log-level", "debug"])
+    run = Runner()
     try:
-        only = sys.argv[1:]
-        for name, fn in list(globals().items()):
-            if not name.startswith("test_") or (only and name not in only):
-                continue
-            try:
-                fn()
-                passed += 1
-                print("ok", name)
-            except Exception:
-                failed += 1
-                print("FAIL", name)
-                traceback.print_exc()
-        rc = D.stop()
-        if rc != 0:
-            failed += 1
-            print("FAIL dpsd exit status %d" % rc)
+        run.run_all([fn for name, fn in list(globals().items()) if name.startswith("test_")])
     finally:
-        if D.proc.poll() is None:
-            D.proc.kill()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+        rc = run.finish(D)
+    return rc
 
 
 if __name__ == "__main__":
