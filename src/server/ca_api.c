@@ -17,6 +17,7 @@
 #include "core/model.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
+#include "server/api_call.h"
 #include "server/auth.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -33,10 +34,7 @@ struct ca_route_arg {
 #define NROUTES 6
 
 struct ca_api {
-    char *dsn;
-    char *host;
-    size_t nworkers;
-    struct store **stores; /* one per worker, opened on the worker's thread */
+    struct api_stores stores;
     struct http_route routes[NROUTES];
     struct ca_route_arg args[NROUTES];
 };
@@ -51,44 +49,17 @@ struct ca_call {
 
 /* ---- errors ---- */
 
-static int status_of(int code)
-{
-    switch (code) {
-    case DPS_ERR_INVAL:
-        return 400;
-    case DPS_ERR_AUTH:
-    case DPS_ERR_FORBIDDEN:
-        return 401;
-    case DPS_ERR_NOT_FOUND:
-        return 404;
-    case DPS_ERR_CONFLICT:
-        return 409;
-    case DPS_ERR_PRECONDITION:
-        return 412;
-    case DPS_ERR_TOO_LARGE:
-        return 413;
-    default:
-        return 500;
-    }
-}
-
+/* Errors as in the service API, but for sub-codes: a certificate has no 404 or 409 of its own. */
 static void reply_fail(struct ca_call *k, int code, const char *msg)
 {
-    int status = status_of(code);
+    int status = api_status_of(code);
 
-    if (status >= 500) {
-        log_msg(LOG_ERROR, "%s %s (trackingId %s): %s", k->req->method, k->req->path,
-                k->req->tracking_id, msg);
-        http_reply_error(k->req, status, 0, "internal error: see the dpsd log for trackingId %s",
-                         k->req->tracking_id);
-        return;
-    }
-    http_reply_error(k->req, status,
-                     status == 400   ? 4
-                     : status == 401 ? 2
-                     : status == 412 ? 1
-                                     : 0,
-                     "%s", msg);
+    api_reply_fail(k->req, code,
+                   status == 400   ? 4
+                   : status == 401 ? 2
+                   : status == 412 ? 1
+                                   : 0,
+                   msg);
 }
 
 /* ---- names, times, codes ---- */
@@ -719,18 +690,6 @@ out:
 
 /* ---- dispatch ---- */
 
-static struct store *worker_store(struct ca_api *api, struct http_request *req,
-                                  struct dps_error *err)
-{
-    size_t i = req->worker ? (size_t)worker_index(req->worker) : 0;
-
-    if (i >= api->nworkers)
-        i = 0;
-    if (!api->stores[i] && store_open(api->dsn, &api->stores[i], err) != DPS_OK)
-        return NULL;
-    return api->stores[i];
-}
-
 static void handle(struct http_request *req, void *arg)
 {
     const struct ca_route_arg *ra = arg;
@@ -738,16 +697,8 @@ static void handle(struct http_request *req, void *arg)
     struct dps_error err = {0};
     int rc;
 
-    if (!(k.store = worker_store(ra->api, req, &err))) {
-        reply_fail(&k, DPS_ERR_STORE, err.msg);
-        return;
-    }
-    rc = auth_check(auth_worker_cache(req->worker), k.store,
-                    http_request_header(req, "Authorization"), ra->api->host, req->path,
-                    STORE_RIGHT_SERVICE_CONFIG, (int64_t)time(NULL), &k.who, &err);
+    rc = api_call_begin(&ra->api->stores, req, STORE_RIGHT_SERVICE_CONFIG, &k.store, &k.who, &err);
     if (rc != DPS_OK) {
-        log_msg(LOG_INFO, "%s %s refused (trackingId %s): %s", req->method, req->path,
-                req->tracking_id, err.msg);
         reply_fail(&k, rc, err.msg);
         return;
     }
@@ -790,16 +741,13 @@ int ca_api_new(const struct config *cfg, struct ca_api **out, struct dps_error *
         {"POST", "/certificates/{name}/generateVerificationCode", CA_CODE},
         {"POST", "/certificates/{name}/verify", CA_VERIFY},
     };
-    struct ca_api *api;
+    struct ca_api *api = xcalloc(1, sizeof(*api));
+    int rc;
 
-    if (!cfg->store || !*cfg->store || !cfg->hostname || !*cfg->hostname)
-        return dps_error_set(err, DPS_ERR_INVAL,
-                             "the certificates API needs a store and a hostname");
-    api = xcalloc(1, sizeof(*api));
-    api->dsn = xstrdup(cfg->store);
-    api->host = xstrdup(cfg->hostname);
-    api->nworkers = cfg->workers > 0 ? (size_t)cfg->workers : 1;
-    api->stores = xcalloc(api->nworkers, sizeof(*api->stores));
+    if ((rc = api_stores_init(&api->stores, cfg, "the certificates API", err)) != DPS_OK) {
+        free(api);
+        return rc;
+    }
     for (size_t i = 0; i < NROUTES; i++) {
         api->args[i] = (struct ca_route_arg){api, table[i].op};
         api->routes[i] =
@@ -818,10 +766,6 @@ void ca_api_free(struct ca_api *api)
 {
     if (!api)
         return;
-    for (size_t i = 0; i < api->nworkers; i++)
-        store_close(api->stores[i]);
-    free(api->stores);
-    free(api->dsn);
-    free(api->host);
+    api_stores_release(&api->stores);
     free(api);
 }

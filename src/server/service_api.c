@@ -18,6 +18,7 @@
 #include "core/b64.h"
 #include "core/model.h"
 #include "core/timeutil.h"
+#include "server/api_call.h"
 #include "server/auth.h"
 #include "server/committer.h"
 #include "server/log.h"
@@ -84,10 +85,7 @@ struct route_arg {
 };
 
 struct service_api {
-    char *dsn;
-    char *host;
-    size_t nworkers;
-    struct store **stores;       /* one per worker, opened on the worker's thread */
+    struct api_stores stores;
     struct committer *committer; /* borrowed; NULL: writes run on the worker */
     struct http_route routes[NENDPOINTS];
     struct route_arg args[NENDPOINTS];
@@ -148,27 +146,6 @@ static const char *item_type(enum store_kind kind)
     }
 }
 
-static int status_of(int code)
-{
-    switch (code) {
-    case DPS_ERR_INVAL:
-        return 400;
-    case DPS_ERR_AUTH:
-    case DPS_ERR_FORBIDDEN:
-        return 401; /* Azure answers a missing right with 401 too */
-    case DPS_ERR_NOT_FOUND:
-        return 404;
-    case DPS_ERR_CONFLICT:
-        return 409;
-    case DPS_ERR_PRECONDITION:
-        return 412;
-    case DPS_ERR_TOO_LARGE:
-        return 413;
-    default:
-        return 500;
-    }
-}
-
 /* The sub-code of errorCode (status * 1000 + sub-code); see docs/service-api.md. */
 static int sub_code_of(int status, enum store_kind kind)
 {
@@ -194,17 +171,7 @@ static int sub_code_of(int status, enum store_kind kind)
  */
 static void reply_fail(struct call *k, int code, const char *msg)
 {
-    int status = status_of(code);
-    enum store_kind kind = k->ep->kind;
-
-    if (status >= 500) {
-        log_msg(LOG_ERROR, "%s %s (trackingId %s): %s", k->req->method, k->req->path,
-                k->req->tracking_id, msg);
-        http_reply_error(k->req, status, 0, "internal error: see the dpsd log for trackingId %s",
-                         k->req->tracking_id);
-        return;
-    }
-    http_reply_error(k->req, status, sub_code_of(status, kind), "%s", msg);
+    api_reply_fail(k->req, code, sub_code_of(api_status_of(code), k->ep->kind), msg);
 }
 
 /* ---- rendering ---- */
@@ -721,7 +688,7 @@ static void bulk_item_run(struct call *k, enum bulk_mode mode, struct bulk_item 
     stored_form_release(&f);
     if (rc == DPS_OK)
         return;
-    it->error_code = status_of(rc) * 1000 + sub_code_of(status_of(rc), k->ep->kind);
+    it->error_code = api_status_of(rc) * 1000 + sub_code_of(api_status_of(rc), k->ep->kind);
     switch (rc) {
     case DPS_ERR_NOT_FOUND:
         snprintf(it->error_status, sizeof(it->error_status), "%s '%s' not found", word, it->id);
@@ -1033,18 +1000,6 @@ static void op_policy(struct call *k)
 
 /* ---- dispatch ---- */
 
-static struct store *worker_store(struct service_api *api, struct http_request *req,
-                                  struct dps_error *err)
-{
-    size_t i = req->worker ? (size_t)worker_index(req->worker) : 0;
-
-    if (i >= api->nworkers)
-        i = 0;
-    if (!api->stores[i] && store_open(api->dsn, &api->stores[i], err) != DPS_OK)
-        return NULL;
-    return api->stores[i];
-}
-
 static void handle(struct http_request *req, void *arg)
 {
     const struct route_arg *ra = arg;
@@ -1057,17 +1012,8 @@ static void handle(struct http_request *req, void *arg)
     struct dps_error err = {0};
     int rc;
 
-    if (!(k.store = worker_store(ra->api, req, &err))) {
-        reply_fail(&k, DPS_ERR_STORE, err.msg);
-        return;
-    }
-    rc = auth_check(auth_worker_cache(req->worker), k.store,
-                    http_request_header(req, "Authorization"), ra->api->host, req->path,
-                    k.ep->right, (int64_t)time(NULL), &k.who, &err);
+    rc = api_call_begin(&ra->api->stores, req, k.ep->right, &k.store, &k.who, &err);
     if (rc != DPS_OK) {
-        /* the token is not logged; the reason is, for the operator */
-        log_msg(LOG_INFO, "%s %s refused (trackingId %s): %s", req->method, req->path,
-                req->tracking_id, err.msg);
         reply_fail(&k, rc, err.msg);
         return;
     }
@@ -1099,15 +1045,13 @@ static void handle(struct http_request *req, void *arg)
 
 int service_api_new(const struct config *cfg, struct service_api **out, struct dps_error *err)
 {
-    struct service_api *api;
+    struct service_api *api = xcalloc(1, sizeof(*api));
+    int rc;
 
-    if (!cfg->store || !*cfg->store || !cfg->hostname || !*cfg->hostname)
-        return dps_error_set(err, DPS_ERR_INVAL, "the service API needs a store and a hostname");
-    api = xcalloc(1, sizeof(*api));
-    api->dsn = xstrdup(cfg->store);
-    api->host = xstrdup(cfg->hostname);
-    api->nworkers = cfg->workers > 0 ? (size_t)cfg->workers : 1;
-    api->stores = xcalloc(api->nworkers, sizeof(*api->stores));
+    if ((rc = api_stores_init(&api->stores, cfg, "the service API", err)) != DPS_OK) {
+        free(api);
+        return rc;
+    }
     for (size_t i = 0; i < NENDPOINTS; i++) {
         api->args[i] = (struct route_arg){api, &endpoints[i]};
         api->routes[i] =
@@ -1131,10 +1075,6 @@ void service_api_free(struct service_api *api)
 {
     if (!api)
         return;
-    for (size_t i = 0; i < api->nworkers; i++)
-        store_close(api->stores[i]);
-    free(api->stores);
-    free(api->dsn);
-    free(api->host);
+    api_stores_release(&api->stores);
     free(api);
 }
