@@ -745,7 +745,7 @@ static int mqtt_response(struct client *c, const struct mqtt_publish *p)
     struct thread *t = c->t;
     struct dps_mqtt_response r;
     struct dps_error err = {0};
-    const char *body = (const char *)p->payload.ptr;
+    const char *body = p->payload.ptr ? (const char *)p->payload.ptr : "";
     size_t len = p->payload.len;
     char rid[24];
     uint8_t ack[4];
@@ -769,7 +769,11 @@ static int mqtt_response(struct client *c, const struct mqtt_publish *p)
         return -1;
     }
     if (r.status == 202) {
-        struct timeval tv = {r.retry_after >= 0 ? r.retry_after : MQTT_DEFAULT_RETRY_S, 0};
+        /* Past REQUEST_TIMEOUT_S the read timeout ends the attempt anyway. */
+        long wait = r.retry_after < 0                   ? MQTT_DEFAULT_RETRY_S
+                    : r.retry_after > REQUEST_TIMEOUT_S ? REQUEST_TIMEOUT_S
+                                                        : r.retry_after;
+        struct timeval tv = {(time_t)wait, 0};
 
         if (json_field_copy(body, len, "operationId", c->op_id, sizeof(c->op_id)) != 0) {
             record_error(t, &t->err_mqtt, "202 without 'operationId': %.*s",

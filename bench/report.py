@@ -247,6 +247,14 @@ def main():
              "their last operation | %s |" % (checked - lost, checked,
                                                pf(lost == 0 and checked > 0)))
     L.append("")
+    L.append("Ratios (target ≥ 0.80 each; the first is the headline `make bench` prints last):")
+    L.append("")
+    for name, v in (("https_x509_registrations/mtls_handshakes", ratio_x),
+                    ("mqtt_x509_registrations/mtls_handshakes", ratio_mx),
+                    ("https_symkey_registrations/tls_handshakes", ratio_s),
+                    ("mqtt_symkey_registrations/tls_handshakes", ratio_ms)):
+        L.append("- `ratio %s = %s`" % (name, f2(v)))
+    L.append("")
     if mqtt_ok:
         L.append("MQTT: dpsd closed %d of %d connections after DISCONNECT without a TLS "
                  "close_notify (OpenSSL 3 clients see \"unexpected eof while reading\"); "
