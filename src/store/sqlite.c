@@ -365,10 +365,23 @@ static int check_batch_alive(struct sqlite_store *q, struct dps_error *err)
     return DPS_OK;
 }
 
-/* Before a single-statement write, which would otherwise commit on its own. */
-static int single_write_check(struct sqlite_store *q, struct dps_error *err)
+/*
+ * The cached statement which of a single-statement write. In a batch, the
+ * batch must still be alive: the write would otherwise commit on its own.
+ * Returns DPS_OK with *out set, or DPS_ERR_STORE.
+ */
+static int write_stmt(struct sqlite_store *q, enum misc_stmt which, sqlite3_stmt **out,
+                      struct dps_error *err)
 {
-    return q->base.in_batch ? check_batch_alive(q, err) : DPS_OK;
+    sqlite3_stmt *st = misc_stmt(q, which, err);
+    int rc;
+
+    if (!st)
+        return DPS_ERR_STORE;
+    if (q->base.in_batch && (rc = check_batch_alive(q, err)) != DPS_OK)
+        return rc;
+    *out = st;
+    return DPS_OK;
 }
 
 static int op_begin(struct sqlite_store *q, struct dps_error *err)
@@ -884,12 +897,9 @@ static int sq_attempt_append(struct store *s, const struct store_attempt_in *in,
                              struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
-    sqlite3_stmt *st = misc_stmt(q, ST_ATTEMPT_APPEND, err);
-    int rc = DPS_OK;
+    sqlite3_stmt *st;
+    int rc = write_stmt(q, ST_ATTEMPT_APPEND, &st, err);
 
-    if (!st)
-        return DPS_ERR_STORE;
-    rc = single_write_check(q, err);
     if (rc)
         return rc;
     bind_text(st, 1, in->registration_id);
@@ -1058,12 +1068,9 @@ out:
 static int sq_policy_delete(struct store *s, const char *name, struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
-    sqlite3_stmt *st = misc_stmt(q, ST_POLICY_DELETE, err);
-    int rc = DPS_OK;
+    sqlite3_stmt *st;
+    int rc = write_stmt(q, ST_POLICY_DELETE, &st, err);
 
-    if (!st)
-        return DPS_ERR_STORE;
-    rc = single_write_check(q, err);
     if (rc)
         return rc;
     bind_text(st, 1, name);
@@ -1137,12 +1144,9 @@ static int sq_setting_put(struct store *s, const char *key, const char *value,
                           struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
-    sqlite3_stmt *st = misc_stmt(q, ST_SETTING_PUT, err);
-    int rc = DPS_OK;
+    sqlite3_stmt *st;
+    int rc = write_stmt(q, ST_SETTING_PUT, &st, err);
 
-    if (!st)
-        return DPS_ERR_STORE;
-    rc = single_write_check(q, err);
     if (rc)
         return rc;
     bind_text(st, 1, key);
@@ -1159,12 +1163,9 @@ static int sq_audit_append(struct store *s, const struct store_audit_in *in, int
                            struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
-    sqlite3_stmt *st = misc_stmt(q, ST_AUDIT_APPEND, err);
-    int rc = DPS_OK;
+    sqlite3_stmt *st;
+    int rc = write_stmt(q, ST_AUDIT_APPEND, &st, err);
 
-    if (!st)
-        return DPS_ERR_STORE;
-    rc = single_write_check(q, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, store_now_ms());
