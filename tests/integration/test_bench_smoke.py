@@ -13,31 +13,22 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-DPSD = os.environ["DPSD"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Dpsd, Runner, free_port, scratch  # noqa: E402
+
 BUILD = os.environ["DPS_BUILD_DIR"]
 SOURCE = os.environ["DPS_SOURCE_DIR"]
 DPSBENCH = os.path.join(BUILD, "bench", "dpsbench")
 TLSSERVER = os.path.join(BUILD, "bench", "tlsserver")
-TMP = os.environ.get("DPS_TEST_TMP", tempfile.gettempdir())
-os.makedirs(TMP, exist_ok=True)
-BASE = tempfile.mkdtemp(prefix="test_bench_smoke.", dir=TMP)
+BASE = scratch("test_bench_smoke")
 PKI = os.path.join(BASE, "pki")
 SECONDS = "2"
 # Small: the devices are made (keys, certificates, SAS tokens) before each run.
 SIZE = ["--clients", "4", "--devices", "40", "--duration", SECONDS, "--warmup", "0.5"]
 
-passed = failed = 0
 raw = []  # the lines run.sh would collect, for report.py
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, what):
@@ -58,39 +49,39 @@ def kv(line):
 
 
 class Servers:
-    def __init__(self):
-        self.data = os.path.join(BASE, "data")
-        self.port, self.mqtt_port, self.tls_port = free_port(), free_port(), free_port()
-        self.dpsd_err = open(os.path.join(BASE, "dpsd.err"), "a+")
-        self.dpsd = subprocess.Popen(
-            [DPSD, "--data-dir", self.data, "--https-listen", "127.0.0.1:%d" % self.port,
-             "--mqtt-listen", "127.0.0.1:%d" % self.mqtt_port, "--workers", "2",
-             "--hostname", "localhost", "--linked-hub", "hub-a.example.net"],
-            stdout=subprocess.DEVNULL, stderr=self.dpsd_err)
-        self.tls = None
-        wait_port(self.port, self.dpsd, "dpsd")
-        wait_port(self.mqtt_port, self.dpsd, "dpsd (mqtt)")
-        subprocess.run([DPSBENCH, "pki", "--pki", PKI], check=True, timeout=60)
-        self.tls_err = open(os.path.join(BASE, "tlsserver.err"), "a+")
-        self.tls = subprocess.Popen(
-            [TLSSERVER, "--listen", "127.0.0.1:%d" % self.tls_port,
-             "--cert", os.path.join(self.data, "tls", "server.pem"),
-             "--key", os.path.join(self.data, "tls", "server.key"),
-             "--trust", os.path.join(PKI, "inter.pem"), "--workers", "2"],
-            stdout=subprocess.DEVNULL, stderr=self.tls_err)
-        wait_port(self.tls_port, self.tls, "tlsserver")
+    """dpsd (HTTPS and MQTT) and the baseline tlsserver on its TLS files."""
 
-    def stop(self):
-        rc = 0
-        for p in (self.tls, self.dpsd):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    rc |= p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    rc |= 1
-        return rc
+    def __init__(self):
+        self.dpsd = Dpsd(BASE, mqtt=True)
+        self.data, self.port, self.mqtt_port = self.dpsd.dir, self.dpsd.port, self.dpsd.mqtt_port
+        self.tls_port = free_port()
+        self.tls = None
+        try:
+            subprocess.run([DPSBENCH, "pki", "--pki", PKI], check=True, timeout=60)
+            self.tls_err = open(os.path.join(BASE, "tlsserver.err"), "a+")
+            self.tls = subprocess.Popen(
+                [TLSSERVER, "--listen", "127.0.0.1:%d" % self.tls_port,
+                 "--cert", os.path.join(self.data, "tls", "server.pem"),
+                 "--key", os.path.join(self.data, "tls", "server.key"),
+                 "--trust", os.path.join(PKI, "inter.pem"), "--workers", "2"],
+                stdout=subprocess.DEVNULL, stderr=self.tls_err)
+            wait_port(self.tls_port, self.tls, "tlsserver")
+        except BaseException:
+            self.stop_tls()
+            self.dpsd.stop()
+            raise
+
+    def stop_tls(self):
+        """Stops tlsserver; returns its exit status (1 when it had to be killed)."""
+        if not self.tls or self.tls.poll() is not None:
+            return self.tls.returncode if self.tls else 0
+        self.tls.send_signal(signal.SIGTERM)
+        try:
+            return self.tls.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.tls.kill()
+            self.tls.wait()
+            return 1
 
 
 def dpsbench(*args, rows_expected=True):
@@ -201,31 +192,20 @@ def test_report():
 
 
 def main():
-    global S, passed, failed
+    global S
     t0 = time.time()
     S = Servers()
+    run = Runner()
     try:
-        only = sys.argv[1:]
         # in file order: test_report reads what the runs before it printed
-        for name, fn in list(globals().items()):
-            if not name.startswith("test_") or (only and name not in only):
-                continue
-            try:
-                fn()
-                passed += 1
-                print("ok", name)
-            except Exception:
-                failed += 1
-                print("FAIL", name)
-                traceback.print_exc()
+        run.run_all([fn for name, fn in list(globals().items()) if name.startswith("test_")])
     finally:
-        rc = S.stop()
-    if rc != 0:
-        failed += 1
-        print("FAIL dpsd or tlsserver exit status %d" % rc)
-    print("took %.1f s" % (time.time() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+        rc = S.stop_tls()
+        if rc != 0:
+            run.fail("tlsserver exit status %d" % rc)
+        print("took %.1f s" % (time.time() - t0))
+        rc = run.finish(S.dpsd)
+    return rc
 
 
 if __name__ == "__main__":
