@@ -623,7 +623,22 @@ views.enrollmentDetail = async (main, kindName, id) => {
         att.append(h('h3', {}, `${which === 'primary' ? 'Primary' : 'Secondary'} certificate`), dl(certInfoRows(certs[which].info)));
       }
     }
-    if (a.x509.caReferences) att.append(dl([['Primary CA', a.x509.caReferences.primary], ['Secondary CA', a.x509.caReferences.secondary]]));
+    const refs = a.x509.caReferences;
+    if (refs) {
+      const caLink = (n) => n && h('span', { 'data-ca': n }, h('a', { href: `#/certificates/${enc(n)}` }, n));
+      const rows = [['Primary CA certificate', caLink(refs.primary)], ['Secondary CA certificate', caLink(refs.secondary)]];
+      att.append(dl(rows));
+      // The status of each referenced CA: devices are refused while it is not verified.
+      for (const n of [refs.primary, refs.secondary].filter(Boolean)) {
+        api('GET', `/certificates/${enc(n)}`).then((r) => {
+          const el = att.querySelector(`[data-ca="${CSS.escape(n)}"]`);
+          if (el) el.append(' ', verifiedBadge(r.body.properties || {}));
+        }, (err) => {
+          const el = att.querySelector(`[data-ca="${CSS.escape(n)}"]`);
+          if (el && err instanceof ApiError && err.status === 404) el.append(' ', h('span', { class: 'error-text' }, '(not uploaded)'));
+        });
+      }
+    }
   } else if (a.type === 'symmetricKey') {
     const keys = h('div', {}, h('p', { class: 'muted' }, 'Keys are not shown in lists. '),
       h('button', { type: 'button', class: 'secondary', onclick: async () => {
@@ -704,16 +719,55 @@ views.enrollmentForm = async (main, kindName, id) => {
   const idIn = h('input', { id: 'f-id', required: true, maxlength: 128, autocomplete: 'off', value: editing ? id : '', readonly: editing,
     pattern: '[A-Za-z0-9._:\\-]+' });
   const devIn = h('input', { id: 'f-device', maxlength: 128, value: (cur && cur.deviceId) || '' });
-  const attSel = h('select', { id: 'f-att', disabled: editing },
-    h('option', { value: 'x509' }, 'X.509 certificate'),
-    h('option', { value: 'symmetricKey' }, 'Symmetric key'),
+  const groupCaRef = kindName === 'groups';
+  let curType = cur ? cur.attestation.type : 'x509';
+  if (groupCaRef && cur && curType === 'x509' && cur.attestation.x509 && cur.attestation.x509.caReferences) curType = 'x509ca';
+  // An X.509 group may switch between its own certificates and CA references while editing.
+  const x509Edit = editing && (curType === 'x509' || curType === 'x509ca');
+  const attSel = h('select', { id: 'f-att', disabled: editing && !x509Edit },
+    h('option', { value: 'x509' }, groupCaRef ? 'X.509: upload the signing certificate' : 'X.509 certificate'),
+    groupCaRef ? h('option', { value: 'x509ca' }, 'X.509: a CA certificate uploaded under Certificates') : null,
+    h('option', { value: 'symmetricKey', disabled: x509Edit }, 'Symmetric key'),
     kindName === 'individual' ? h('option', { value: 'tpm' }, 'TPM') : null);
-  const curType = cur ? cur.attestation.type : 'x509';
   attSel.value = curType;
   const x509Box = h('div', {},
     editing ? h('p', { class: 'muted' }, 'Leave the certificates empty to keep the current ones.') : null,
     certInput('f-cert1', `Primary ${kind.x509Label}`, !editing),
     certInput('f-cert2', 'Secondary certificate (optional)', false));
+  const refs = (curType === 'x509ca' && cur.attestation.x509.caReferences) || {};
+  const ca1 = h('select', { id: 'f-ca1', 'aria-describedby': 'f-ca-note' }, h('option', { value: '' }, 'choose a CA certificate'));
+  const ca2 = h('select', { id: 'f-ca2' }, h('option', { value: '' }, 'none'));
+  const caNote = h('p', { id: 'f-ca-note', class: 'muted' });
+  const caBox = h('div', { hidden: true }, field('f-ca1', 'Primary CA certificate', ca1), field('f-ca2', 'Secondary CA certificate (optional)', ca2), caNote);
+  let cas = [];
+  const showCaNote = () => {
+    const chosen = cas.filter((c) => c.name === ca1.value || c.name === ca2.value);
+    const unverified = chosen.filter((c) => !(c.properties || {}).isVerified).map((c) => `'${c.name}'`);
+    caNote.replaceChildren(!cas.length ? ['No CA certificate is uploaded yet: ', h('a', { href: CA_UPLOAD_HASH }, 'upload one'), ' first.']
+      : unverified.length ? h('span', { class: 'error-text' }, `${unverified.join(' and ')} ${unverified.length > 1 ? 'are' : 'is'} not verified: ` +
+        'devices under it are refused until it is verified under Certificates.')
+        : 'Devices whose chain leads to the chosen CA are accepted while it stays verified.');
+  };
+  if (groupCaRef) {
+    try {
+      cas = await listCertificates();
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) caNote.append(errorBox(e));
+    }
+    for (const c of cas) {
+      const label = `${c.name} — ${(c.properties || {}).subject || '?'}${(c.properties || {}).isVerified ? '' : ' (not verified)'}`;
+      ca1.append(h('option', { value: c.name }, label));
+      ca2.append(h('option', { value: c.name }, label));
+    }
+    // A reference to a CA that is gone stays selectable, so saving does not drop it silently.
+    for (const [sel, v] of [[ca1, refs.primary], [ca2, refs.secondary]]) {
+      if (v && !cas.some((c) => c.name.toLowerCase() === v.toLowerCase())) sel.append(h('option', { value: v }, `${v} (not uploaded)`));
+      if (v) sel.value = (cas.find((c) => c.name.toLowerCase() === v.toLowerCase()) || { name: v }).name;
+    }
+    ca1.addEventListener('change', showCaNote);
+    ca2.addEventListener('change', showCaNote);
+    showCaNote();
+  }
   const sk = (cur && cur.attestation.symmetricKey) || {};
   const key1 = h('input', { id: 'f-key1', class: 'mono', autocomplete: 'off', value: sk.primaryKey || '' });
   const key2 = h('input', { id: 'f-key2', class: 'mono', autocomplete: 'off', value: sk.secondaryKey || '' });
@@ -723,6 +777,7 @@ views.enrollmentForm = async (main, kindName, id) => {
   const tpmBox = h('div', {}, field('f-ek', 'Endorsement key (base64)', ek));
   const showAtt = () => {
     x509Box.hidden = attSel.value !== 'x509';
+    caBox.hidden = attSel.value !== 'x509ca';
     skBox.hidden = attSel.value !== 'symmetricKey';
     tpmBox.hidden = attSel.value !== 'tpm';
   };
@@ -755,10 +810,15 @@ views.enrollmentForm = async (main, kindName, id) => {
         else delete body.deviceId;
       }
       const type = attSel.value;
-      if (type === 'x509') {
+      if (type === 'x509ca') {
+        if (!ca1.value) throw new Error('choose the primary CA certificate');
+        const r = { primary: ca1.value };
+        if (ca2.value && ca2.value !== ca1.value) r.secondary = ca2.value;
+        body.attestation = { type: 'x509', x509: { caReferences: r } };
+      } else if (type === 'x509') {
         const p = $('f-cert1').value.trim();
         const s = $('f-cert2').value.trim();
-        if (p || s || !editing) {
+        if (p || s || !editing || curType !== 'x509') {
           if (!p) throw new Error('the primary certificate is required');
           for (const [name, v] of [['primary', p], ['secondary', s]]) {
             if (v) {
@@ -811,7 +871,7 @@ views.enrollmentForm = async (main, kindName, id) => {
   field('f-id', kind.idLabel, idIn, 'Letters, digits, . _ - : (at most 128)'),
   kindName === 'individual' ? field('f-device', 'Device id (empty: the registration id)', devIn) : null,
   field('f-att', 'Attestation', attSel),
-  x509Box, skBox, tpmBox,
+  x509Box, caBox, skBox, tpmBox,
   field('f-status', 'Provisioning status', status),
   field('f-alloc', 'Allocation policy', alloc),
   field('f-hubs', 'IoT hubs (empty: all linked hubs)', hubs),
@@ -929,77 +989,289 @@ function attemptItem(a) {
       h('ol', { class: 'trace' }, steps.map((s) => h('li', {}, typeof s === 'string' ? s : JSON.stringify(s))))) : null);
 }
 
-views.certificates = async (main) => {
-  setTitle('Certificates');
-  main.append(h('h1', {}, 'CA certificates'));
-  const holder = h('div');
-  main.append(holder);
-  let list;
+// ---------------------------------------------------------------- CA certificates
+
+// A CertificateResponse (docs/ca-certificates.md): {name, etag, id, type, properties: {subject,
+// issuer, thumbprint (SHA-1), sha256Thumbprint, serialNumber, notBeforeUtc, notAfterUtc, expiry
+// (RFC 1123), isVerified, verifiedDateTimeUtc, certificate (PEM), created, updated}}. The answer
+// of generateVerificationCode adds properties.verificationCode and verificationCodeExpiry.
+
+// The rule the server applies to certificate names.
+const CA_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+// The upload form's route: '+' is not allowed in a certificate name, so no CA can shadow it.
+const CA_UPLOAD_HASH = '#/certificates/+upload';
+
+async function listCertificates() {
+  const r = (await api('GET', '/certificates')).body;
+  return r && Array.isArray(r.value) ? r.value : [];
+}
+
+function verifiedBadge(p) {
+  return p.isVerified ? h('span', { class: 'badge verified', 'data-field': 'verified' }, 'verified')
+    : h('span', { class: 'badge unverified', 'data-field': 'verified' }, 'not verified');
+}
+
+function expiryText(p) {
+  const t = Date.parse(p.notAfterUtc || p.expiry || '');
+  if (Number.isNaN(t)) return p.expiry || '—';
+  return `${fmtDate(new Date(t).toISOString())}${t < Date.now() ? ' (expired)' : ''}`;
+}
+
+// A word for the shell: quoted unless it is plainly safe.
+function shellWord(s) {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+// A Copy button for the text getText() returns; says in the live region whether it worked.
+function copyButton(getText, label) {
+  return h('button', { type: 'button', class: 'secondary small', 'aria-label': label, onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(getText());
+      toast('Copied to the clipboard.');
+    } catch {
+      toast('This browser refused the clipboard: select the text and copy it.');
+    }
+  } }, 'Copy');
+}
+
+// A command line shown in a code block with its own Copy button.
+function commandLine(id, label) {
+  const code = h('code', { id, class: 'wrap' });
+  return { code, node: h('div', { class: 'command' }, h('pre', { class: 'json' }, code), copyButton(() => code.textContent, `Copy: ${label}`)) };
+}
+
+// Deletes a CA certificate after a confirmation, with If-Match: etag. Resolves true once deleted.
+async function deleteCertificate(name, etag, errBox) {
+  if (!(await confirmDialog('Delete CA certificate?', `Delete CA certificate '${name}'? Enrollment groups that reference it ` +
+    'stop accepting devices under it at their next registration. This cannot be undone.'))) return false;
+  errBox.hidden = true;
   try {
-    const r = (await api('GET', '/certificates')).body;
-    list = Array.isArray(r) ? r : (r && r.value) || [];
+    await api('DELETE', `/certificates/${enc(name)}`, { headers: etag ? { 'if-match': etag } : {} });
+    toast(`Deleted CA certificate '${name}'.`);
+    return true;
   } catch (e) {
-    holder.append(e instanceof ApiError && e.status === 404 ? notAvailable('CA certificate management') : errorBox(e));
+    errBox.textContent = e instanceof ApiError && e.status === 412
+      ? `CA certificate '${name}' changed since this page read it: reload the page and try again.`
+      : `Cannot delete '${name}': ${e instanceof ApiError ? e.describe() : e.message}`;
+    errBox.hidden = false;
+    errBox.focus();
+    return false;
+  }
+}
+
+views.certificates = async (main) => {
+  setTitle('CA certificates');
+  const title = h('h1', { tabindex: -1 }, 'CA certificates');
+  const err = h('div', { class: 'error', role: 'alert', hidden: true, tabindex: -1, id: 'cert-error' });
+  main.append(title, h('p', { class: 'muted' }, 'CA certificates that enrollment groups can trust by name (',
+    h('code', {}, 'attestation.x509.caReferences'), '). Devices under a CA are accepted only once it is verified: by a proof ',
+    'of possession of its private key, or marked verified when it is uploaded.'),
+  h('div', { class: 'toolbar start' }, h('a', { class: 'button', href: CA_UPLOAD_HASH, id: 'add-certificate' }, 'Upload a CA certificate')),
+  err);
+  const holder = h('div', { 'aria-live': 'polite' });
+  main.append(holder);
+  const load = async () => {
+    let list;
+    try {
+      list = await listCertificates();
+    } catch (e) {
+      holder.replaceChildren(e instanceof ApiError && e.status === 404 ? notAvailable('CA certificate management') : errorBox(e));
+      return;
+    }
+    holder.replaceChildren(table(['Name', 'Subject', 'Thumbprint (SHA-1)', 'Status', 'Expires', 'Actions'], list.map((c) => {
+      const p = c.properties || {};
+      return [h('a', { href: `#/certificates/${enc(c.name)}` }, c.name), p.subject || '—',
+        h('code', { class: 'thumb' }, p.thumbprint || '—'), verifiedBadge(p), expiryText(p),
+        h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${c.name}`, 'data-delete': c.name, onclick: async () => {
+          if (await deleteCertificate(c.name, c.etag, err)) {
+            await load();
+            title.focus();
+          }
+        } }, 'Delete')];
+    }), 'CA certificates'));
+    if (!list.length) holder.append(h('p', { class: 'muted' }, 'No CA certificate is uploaded yet.'));
+  };
+  await load();
+};
+
+views.certificateUpload = (main) => {
+  setTitle('Upload a CA certificate');
+  main.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/certificates' }, 'CA certificates'), ' › upload'),
+    h('h1', {}, 'Upload a CA certificate'));
+  const err = h('div', { class: 'error', role: 'alert', hidden: true, id: 'c-error' });
+  const nameIn = h('input', { id: 'c-name', required: true, maxlength: 64, autocomplete: 'off', pattern: '[A-Za-z0-9._\\-]{1,64}',
+    'aria-describedby': 'c-name-hint' });
+  const verified = h('input', { type: 'checkbox', id: 'c-verified' });
+  const save = h('button', { type: 'submit', id: 'c-upload' }, 'Upload');
+  main.append(h('form', { class: 'card form', novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    err.hidden = true;
+    const name = nameIn.value.trim();
+    try {
+      if (!CA_NAME_RE.test(name)) throw new Error('the name must be 1 to 64 letters, digits, \'.\', \'_\' or \'-\'');
+      const pem = $('c-cert').value.trim();
+      if (!pem) throw new Error('the certificate is required');
+      certDer(pem);
+      save.disabled = true;
+      await api('PUT', `/certificates/${enc(name)}`, { body: { certificate: pem, isVerified: verified.checked } });
+      toast(`Uploaded CA certificate '${name}'.`);
+      location.hash = `#/certificates/${enc(name)}`;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) {
+        err.textContent = `${e.message}. Delete '${name}' first, or choose another name.`;
+      } else err.textContent = e instanceof ApiError ? e.describe() : `Cannot upload: ${e.message}.`;
+      err.hidden = false;
+      err.scrollIntoView({ block: 'nearest' });
+    } finally {
+      save.disabled = false;
+    }
+  } },
+  err,
+  field('c-name', 'Name', nameIn, 'Letters, digits, . _ - (at most 64); enrollment groups refer to the CA by this name'),
+  certInput('c-cert', 'CA certificate (root or intermediate, basicConstraints CA:TRUE)', true),
+  h('label', { class: 'check' }, verified, ' Mark as verified on upload (you vouch for this CA without a proof of possession)'),
+  h('div', { class: 'actions' }, save, h('a', { class: 'button secondary', href: '#/certificates' }, 'Cancel'))));
+  nameIn.focus();
+};
+
+views.certificateDetail = async (main, name) => {
+  setTitle(`CA certificate ${name}`);
+  main.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/certificates' }, 'CA certificates'), ' › ', name));
+  let cur;
+  try {
+    cur = (await api('GET', `/certificates/${enc(name)}`)).body;
+  } catch (e) {
+    main.append(h('h1', {}, name), e instanceof ApiError && e.status === 404
+      ? h('p', { class: 'error', role: 'alert' }, `No CA certificate named '${name}'.`) : errorBox(e));
     return;
   }
-  const out = h('div', { role: 'status', 'aria-live': 'polite' });
-  holder.append(out, table(['Name', 'Subject', 'SHA-256 thumbprint', 'Verified', 'Expires', 'Actions'], list.map((c) => {
-    const p = c.properties || c;
-    const name = c.name;
-    return [name, p.subject || p.subjectName || '—', h('code', { class: 'thumb' }, p.thumbprint || p.sha256Thumbprint || '—'),
-      p.isVerified ? 'yes' : 'no', fmtDate(p.expiry || p.notAfterUtc),
-      h('div', { class: 'row-actions' },
-        h('button', { type: 'button', class: 'secondary small', onclick: async () => {
-          try {
-            const g = (await api('POST', `/certificates/${enc(name)}/generateVerificationCode`, { headers: c.etag ? { 'if-match': c.etag } : {} })).body;
-            const code = (g.properties && g.properties.verificationCode) || g.verificationCode;
-            out.replaceChildren(h('p', {}, `Verification code for '${name}': `, h('code', {}, code || '—'),
-              '. Make a certificate with this code as its subject CN, signed by the CA, and verify it below.'));
-          } catch (e) {
-            out.replaceChildren(errorBox(e));
-          }
-        } }, 'Verification code'),
-        h('button', { type: 'button', class: 'danger small', onclick: async () => {
-          if (!(await confirmDialog('Delete certificate?', `Delete CA certificate '${name}'?`))) return;
-          try {
-            await api('DELETE', `/certificates/${enc(name)}`, { headers: c.etag ? { 'if-match': c.etag } : {} });
-            render();
-          } catch (e) {
-            out.replaceChildren(errorBox(e));
-          }
-        } }, 'Delete'))];
-  }), 'CA certificates'));
-
-  const nameIn = h('input', { id: 'c-name', required: true, autocomplete: 'off' });
-  const err = h('div', { class: 'error', role: 'alert', hidden: true });
-  holder.append(h('div', { class: 'grid' },
-    h('form', { class: 'card', onsubmit: async (ev) => {
-      ev.preventDefault();
-      err.hidden = true;
-      try {
-        const pem = $('c-upload').value.trim();
-        certDer(pem);
-        await api('PUT', `/certificates/${enc(nameIn.value.trim())}`, { body: { certificate: pem } });
-        render();
-      } catch (e) {
-        err.textContent = e instanceof ApiError ? e.describe() : e.message;
-        err.hidden = false;
-      }
-    } }, h('h2', {}, 'Upload a CA certificate'), err, field('c-name', 'Name', nameIn), certInput('c-upload', 'Certificate', true),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Upload'))),
-    h('form', { class: 'card', onsubmit: async (ev) => {
-      ev.preventDefault();
-      const name = $('c-vname').value.trim();
-      try {
-        await api('POST', `/certificates/${enc(name)}/verify`, { body: { certificate: $('c-proof').value.trim() } });
-        toast(`Verified '${name}'.`);
-        render();
-      } catch (e) {
-        out.replaceChildren(errorBox(e));
-      }
-    } }, h('h2', {}, 'Verify possession'), field('c-vname', 'Certificate name', h('input', { id: 'c-vname', required: true })),
-    certInput('c-proof', 'Verification certificate', true), h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Verify')))));
+  const badge = h('span');
+  const err = h('div', { class: 'error', role: 'alert', hidden: true, tabindex: -1, id: 'cert-error' });
+  const info = h('div');
+  const proof = h('section', { class: 'card', 'aria-labelledby': 'c-pop', id: 'c-proof-section' });
+  const show = () => {
+    const p = cur.properties || {};
+    badge.replaceChildren(verifiedBadge(p));
+    info.replaceChildren(dl([
+      ['Name', h('code', {}, cur.name)],
+      ['Status', p.isVerified ? ['verified', p.verifiedDateTimeUtc ? ` on ${fmtDate(p.verifiedDateTimeUtc)}` : ''] : 'not verified: devices under it are refused'],
+      ['Subject', p.subject],
+      ['Issuer', p.issuer],
+      ['Valid from', fmtDate(p.notBeforeUtc)],
+      ['Valid until', expiryText(p)],
+      ['Serial number', h('code', {}, p.serialNumber || '')],
+      ['Thumbprint (SHA-1)', h('code', { class: 'thumb', 'data-field': 'sha1' }, p.thumbprint || '')],
+      ['SHA-256 thumbprint', h('code', { class: 'thumb', 'data-field': 'sha256' }, p.sha256Thumbprint || '')],
+      ['Uploaded', fmtDate(p.created)],
+      ['Last updated', fmtDate(p.updated)],
+      ['ETag', h('code', {}, cur.etag || '')],
+    ]), p.certificate ? h('details', {}, h('summary', {}, 'PEM'), h('pre', { class: 'json' }, p.certificate)) : null);
+  };
+  main.append(h('h1', {}, name, ' ', badge),
+    h('div', { class: 'toolbar start' },
+      h('button', { type: 'button', class: 'danger', id: 'c-delete', onclick: async () => {
+        if (await deleteCertificate(name, cur.etag, err)) location.hash = '#/certificates';
+      } }, 'Delete')),
+    err,
+    h('section', { class: 'card', 'aria-labelledby': 'c-info' }, h('h2', { id: 'c-info' }, 'Certificate'), info),
+    proof);
+  show();
+  proofSection(proof, name, () => cur, (c) => { cur = c; show(); });
 };
+
+// The proof of possession: generate a code, show the commands that make the proof, verify it.
+function proofSection(sec, name, getCur, setCur) {
+  const head = h('h2', { id: 'c-pop' }, 'Proof of possession');
+  if ((getCur().properties || {}).isVerified) {
+    sec.replaceChildren(head, h('p', {}, 'This CA is verified. Enrollment groups can trust it as ', h('code', {}, name), '.'));
+    return;
+  }
+  const prefix = h('input', { id: 'c-prefix', class: 'mono', autocomplete: 'off', value: `pki/${name}`, 'aria-describedby': 'c-prefix-hint' });
+  const codeIn = h('input', { id: 'c-code', class: 'mono', readonly: true, size: 64 });
+  const codeNote = h('p', { class: 'muted', id: 'c-code-note' });
+  const make = commandLine('c-cmd-create', 'the command that makes the proof');
+  const verifyCmd = commandLine('c-cmd-verify', 'the command that verifies it');
+  const prove = commandLine('c-cmd-prove', 'the one-step command');
+  const codeBox = h('div', { id: 'c-code-box', hidden: true },
+    h('label', { for: 'c-code' }, 'Verification code'),
+    h('div', { class: 'copy-row' }, codeIn, copyButton(() => codeIn.value, 'Copy the verification code')), codeNote,
+    h('p', {}, 'Make the proof certificate (CN = the code, signed with the CA\'s key):'), make.node,
+    h('p', {}, 'Then upload its PEM below, or verify from the command line:'), verifyCmd.node);
+  const updateCommands = () => {
+    const pre = shellWord(prefix.value.trim() || 'PREFIX');
+    make.code.textContent = `dpsctl cert create-verification --ca ${pre} --code ${codeIn.value || 'CODE'} --out ${shellWord(`${prefix.value.trim() || 'PREFIX'}-proof`)}`;
+    verifyCmd.code.textContent = `dpsctl ca verify --name ${name} --file ${shellWord(`${prefix.value.trim() || 'PREFIX'}-proof.pem`)}`;
+    prove.code.textContent = `dpsctl ca prove --name ${name} --ca ${pre}`;
+  };
+  prefix.addEventListener('input', updateCommands);
+  updateCommands();
+  const genErr = h('div', { class: 'error', role: 'alert', hidden: true });
+  const gen = h('button', { type: 'button', id: 'c-gen', onclick: async () => {
+    genErr.hidden = true;
+    gen.disabled = true;
+    try {
+      const r = (await api('POST', `/certificates/${enc(name)}/generateVerificationCode`)).body;
+      const p = r.properties || {};
+      if (!p.verificationCode) throw new Error('the server answered without a verification code');
+      codeIn.value = p.verificationCode;
+      codeNote.textContent = `Valid until ${fmtDate(p.verificationCodeExpiry)}. A new code replaces this one, and the code is not shown again once you leave this page.`;
+      setCur(r);
+      updateCommands();
+      codeBox.hidden = false;
+      gen.textContent = 'Generate a new code';
+      codeIn.focus();
+      codeIn.select();
+    } catch (e) {
+      genErr.textContent = `Cannot generate a code: ${e instanceof ApiError ? e.describe() : e.message}`;
+      genErr.hidden = false;
+    } finally {
+      gen.disabled = false;
+    }
+  } }, 'Generate verification code');
+  const result = h('div', { id: 'c-verify-result', tabindex: -1 });
+  const verify = h('button', { type: 'submit', id: 'c-verify' }, 'Verify');
+  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    result.replaceChildren();
+    const pem = $('c-proof').value.trim();
+    try {
+      if (!pem) throw new Error('choose or paste the verification certificate first');
+      certDer(pem);
+    } catch (e) {
+      result.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Cannot verify: ${e.message}.`));
+      result.focus();
+      return;
+    }
+    verify.disabled = true;
+    try {
+      const r = (await api('POST', `/certificates/${enc(name)}/verify`, { body: { certificate: pem } })).body;
+      setCur(r);
+      proofSection(sec, name, getCur, setCur);
+      const ok = h('p', { class: 'success', role: 'status', id: 'c-verify-result', tabindex: -1 },
+        `Verified: the server accepted the proof of possession for '${name}'.`);
+      sec.insertBefore(ok, sec.children[1]);
+      ok.focus();
+    } catch (e) {
+      result.replaceChildren(h('p', { class: 'error', role: 'alert', 'data-field': 'reason' },
+        `The server refused the proof: ${e instanceof ApiError ? e.describe() : e.message}`));
+      result.focus();
+    } finally {
+      verify.disabled = false;
+    }
+  } },
+  certInput('c-proof', 'Verification certificate (the proof)', true),
+  h('div', { class: 'actions' }, verify));
+  sec.replaceChildren(head,
+    h('p', {}, 'Prove that you hold this CA\'s private key: get a one-hour code, sign a certificate whose CN is the code with the CA\'s key, and upload it.'),
+    h('ol', { class: 'steps' },
+      h('li', {}, h('h3', {}, 'Get a code'), genErr, h('div', { class: 'actions' }, gen), codeBox),
+      h('li', {}, h('h3', {}, 'Make the proof'),
+        field('c-prefix', 'CA file prefix (PREFIX.pem and PREFIX.key, as dpsctl cert writes them)', prefix,
+          'dpsctl reads the service connection string from $DPS_CONNECTION_STRING or --connection-string'),
+        h('p', {}, 'Or do all three steps in one command (it gets its own code):'), prove.node),
+      h('li', {}, h('h3', {}, 'Verify'), form, result)));
+}
 
 // ---------------------------------------------------------------- routing
 
@@ -1020,7 +1292,11 @@ function routeOf(hash, root) {
     if (b === 'device' && c) return ['registrations', () => views.deviceRegistration(root, c)];
     return ['registrations', () => views.registrations(root)];
   }
-  if (a === 'certificates') return ['certificates', () => views.certificates(root)];
+  if (a === 'certificates') {
+    if (b === '+upload') return ['certificates', () => views.certificateUpload(root)];
+    if (b) return ['certificates', () => views.certificateDetail(root, b)];
+    return ['certificates', () => views.certificates(root)];
+  }
   return ['overview', () => views.overview(root)];
 }
 

@@ -19,7 +19,7 @@ const path = require('node:path');
 const { test, before, after, afterEach } = require('node:test');
 const { chromium } = require('playwright-core');
 const {
-  startDpsd, stopDpsd, request, makeRoot, makeDevice, registerDevice, sha256Thumbprint, parseConnectionString,
+  startDpsd, stopDpsd, request, makeRoot, makeDevice, makeProof, registerDevice, sha256Thumbprint, parseConnectionString,
 } = require('./lib/dpsd');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -57,9 +57,13 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-quic'],
   });
-  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 },
+    permissions: ['clipboard-read', 'clipboard-write'] });
   page = await context.newPage();
   page.setDefaultTimeout(15000);
+  // What the page failed to load: printed, so that a failure says why.
+  page.on('requestfailed', (r) => console.error(`# request failed: ${r.method()} ${r.url()}: ${(r.failure() || {}).errorText}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`# console error: ${m.text()}`); });
   page.on('pageerror', (e) => { throw e; });
 });
 
@@ -239,7 +243,7 @@ test('registration records and certificates views render, or say what this serve
   await open(`#/certificates`);
   await page.locator('main h1', { hasText: 'CA certificates' }).waitFor();
   await page.locator('.note, table').first().waitFor();
-  await shot('certificates');
+  await shot('certificates-empty');
 });
 
 test('a device registered against a group made in the UI appears under Registration records', async () => {
@@ -298,6 +302,136 @@ test("a refused device's reason is shown in its attempt history", async () => {
   assert.ok(await item.locator('details').evaluate((el) => el.open), 'the trace of a failure is open');
   for (const step of attempt.trace.steps) assert.ok((await item.locator('ol.trace').textContent()).includes(step), step);
   await shot('registration-device-refused');
+});
+
+test('a CA uploaded in the UI is verified with the proof of the code shown; a wrong proof gets the server\'s reason', async () => {
+  const pem = makeRoot(dpsd, 'ui-ca-root', 'CN=Portal CA Root,O=dpsd tests');
+  const thumb = sha256Thumbprint(pem);
+  await open('#/certificates');
+  await page.click('#add-certificate');
+  await page.fill('#c-name', 'ui-ca-root');
+  await page.setInputFiles('#c-cert-file', pem);
+  assert.equal(await page.locator('#c-cert-preview code[data-field="sha256"]').textContent(), thumb);
+  await shot('certificate-upload');
+  await page.click('#c-upload');
+  await page.waitForURL(/#\/certificates\/ui-ca-root$/);
+  assert.equal(await page.locator('code[data-field="sha256"]').textContent(), thumb, 'the thumbprint the server computed');
+  assert.equal(await page.locator('h1 [data-field="verified"]').textContent(), 'not verified');
+  assert.equal((await request(dpsd, 'GET', '/certificates/ui-ca-root')).body.properties.isVerified, false);
+
+  await page.click('#c-gen');
+  const codeIn = page.locator('#c-code');
+  await codeIn.waitFor();
+  const code = await codeIn.inputValue();
+  assert.match(code, /^[0-9A-F]{64}$/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'c-code', 'focus moves to the new code');
+  await page.locator('button[aria-label="Copy the verification code"]').click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code, 'Copy puts the code on the clipboard');
+  await page.fill('#c-prefix', 'pki/ui-ca-root');
+  assert.equal(await page.textContent('#c-cmd-create'), `dpsctl cert create-verification --ca pki/ui-ca-root --code ${code} --out pki/ui-ca-root-proof`);
+  assert.equal(await page.textContent('#c-cmd-prove'), 'dpsctl ca prove --name ui-ca-root --ca pki/ui-ca-root');
+  await shot('certificate-code');
+
+  // A proof signed by another CA's key: the server's reason, word for word.
+  makeRoot(dpsd, 'ui-ca-other', 'CN=Portal Other Root');
+  const wrong = makeProof(dpsd, 'ui-ca-other', code, 'ui-ca-wrong-proof');
+  const refusal = await request(dpsd, 'POST', '/certificates/ui-ca-root/verify', { body: { certificate: fs.readFileSync(wrong, 'utf8') } });
+  assert.equal(refusal.status, 400);
+  await page.setInputFiles('#c-proof-file', wrong);
+  await page.click('#c-verify');
+  const reason = page.locator('#c-verify-result [data-field="reason"]');
+  await reason.waitFor();
+  assert.ok((await reason.textContent()).includes(refusal.body.message), await reason.textContent());
+  assert.match(await reason.textContent(), /not signed by the private key of the CA '.*CN=Portal CA Root/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'c-verify-result', 'focus moves to the result');
+  await shot('certificate-verify-refused');
+
+  const good = makeProof(dpsd, 'ui-ca-root', code, 'ui-ca-proof');
+  await page.setInputFiles('#c-proof-file', good);
+  await page.click('#c-verify');
+  await page.locator('#c-verify-result.success').waitFor();
+  assert.equal(await page.locator('h1 [data-field="verified"]').textContent(), 'verified');
+  const got = await request(dpsd, 'GET', '/certificates/ui-ca-root');
+  assert.equal(got.body.properties.isVerified, true, 'the API agrees');
+  await shot('certificate-verified');
+
+  await open('#/certificates');
+  const row = page.locator('tr', { has: page.locator('a', { hasText: 'ui-ca-root' }) });
+  await row.waitFor();
+  assert.match(await row.textContent(), /CN=Portal CA Root.*verified/);
+  assert.ok((await row.textContent()).includes(got.body.properties.thumbprint), 'the SHA-1 thumbprint');
+  await shot('certificates');
+});
+
+test('a group created in the UI by CA reference accepts a device under the verified CA', async () => {
+  await open('#/enrollments/groups/new');
+  await page.fill('#f-id', 'ca-ref-group');
+  await page.selectOption('#f-att', 'x509ca');
+  await page.selectOption('#f-ca1', 'ui-ca-root');
+  assert.match(await page.textContent('#f-ca-note'), /accepted while it stays verified/);
+  await shot('enrollment-group-ca-reference');
+  await page.click('#f-save');
+  await page.waitForURL(/#\/enrollments\/groups\/ca-ref-group$/);
+  await page.locator('[data-ca="ui-ca-root"] [data-field="verified"]').waitFor();
+  const get = await request(dpsd, 'GET', '/enrollmentGroups/ca-ref-group');
+  assert.equal(get.status, 200);
+  assert.deepEqual(get.body.attestation.x509.caReferences, { primary: 'ui-ca-root' });
+
+  const reg = registerDevice(dpsd, 'ca-ref-dev-1', makeDevice(dpsd, 'ui-ca-root', 'ca-ref-dev-1'));
+  assert.equal(reg.status, 0, reg.stderr);
+  assert.equal(JSON.parse(reg.stdout).registrationState.assignedHub, HUB);
+
+  // Editing keeps the reference.
+  await open('#/enrollments/groups/ca-ref-group/edit');
+  assert.equal(await page.inputValue('#f-ca1'), 'ui-ca-root');
+  await page.selectOption('#f-status', 'disabled');
+  await page.click('#f-save');
+  await page.locator('h1 .badge.disabled').waitFor();
+  const edited = (await request(dpsd, 'GET', '/enrollmentGroups/ca-ref-group')).body;
+  assert.deepEqual(edited.attestation.x509.caReferences, { primary: 'ui-ca-root' });
+});
+
+test('a CA certificate is deleted from the UI after a confirmation; cancel keeps it', async () => {
+  const pem = fs.readFileSync(makeRoot(dpsd, 'doomed-root', 'CN=Portal Doomed Root'), 'utf8');
+  for (const name of ['doomed-a', 'doomed-b']) {
+    assert.equal((await request(dpsd, 'PUT', `/certificates/${name}`, { body: { certificate: pem } })).status, 200);
+  }
+  await open('#/certificates/doomed-a');
+  await page.click('#c-delete');
+  await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-cancel');
+  await page.keyboard.press('Escape');
+  await page.locator('dialog#confirm').waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'c-delete', 'focus returns to Delete');
+  assert.equal((await request(dpsd, 'GET', '/certificates/doomed-a')).status, 200);
+  await page.click('#c-delete');
+  await page.click('#confirm-ok');
+  await page.waitForURL(/#\/certificates$/);
+  assert.equal((await request(dpsd, 'GET', '/certificates/doomed-a')).status, 404);
+
+  const row = page.locator('tr', { has: page.locator('a', { hasText: 'doomed-b' }) });
+  await row.waitFor();
+  await page.click('button[data-delete="doomed-b"]');
+  await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#confirm-text'), /Delete CA certificate 'doomed-b'\?/);
+  await shot('certificate-delete-confirmation');
+  await page.click('#confirm-ok');
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await request(dpsd, 'GET', '/certificates/doomed-b')).status, 404);
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus goes to the heading');
+});
+
+test('the certificates views on a phone', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open('#/certificates');
+  await page.locator('a', { hasText: 'ui-ca-root' }).waitFor();
+  await shot('certificates-phone');
+  await request(dpsd, 'PUT', '/certificates/phone-root', { body: { certificate: fs.readFileSync(path.join(dpsd.base, 'ui-ca-other.pem'), 'utf8') } });
+  await open('#/certificates/phone-root');
+  await page.click('#c-gen');
+  await page.locator('#c-code').waitFor();
+  await shot('certificate-detail-phone');
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('the enrollment groups view on a phone', async () => {

@@ -159,6 +159,15 @@ function makeDevice(d, caName, registrationId) {
   return { cert: `${prefix}.chain.pem`, key: `${prefix}.key` };
 }
 
+// Makes the proof-of-possession certificate for a verification code with the key of the CA
+// made by makeRoot(d, caName, ...); returns the path of its PEM certificate.
+function makeProof(d, caName, code, name) {
+  const prefix = path.join(d.base, name);
+  execFileSync(need('DPSCTL'), ['cert', 'create-verification', '--ca', path.join(d.base, caName),
+    '--code', code, '--out', prefix, '--force'], { stdio: 'pipe' });
+  return `${prefix}.pem`;
+}
+
 // Registers a device over HTTPS with `dpsctl register`, as the device would.
 // Resolves with { status, stdout, stderr }; a refused device is not an error here.
 function registerDevice(d, registrationId, device) {
@@ -175,6 +184,6 @@ function sha256Thumbprint(pemPath) {
 }
 
 module.exports = {
-  startDpsd, stopDpsd, request, sasToken, makeRoot, makeDevice, registerDevice, sha256Thumbprint,
+  startDpsd, stopDpsd, request, sasToken, makeRoot, makeDevice, makeProof, registerDevice, sha256Thumbprint,
   parseConnectionString,
 };
