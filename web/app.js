@@ -444,11 +444,12 @@ views.overview = async (main) => {
   }
 };
 
-function table(headers, rows, caption) {
-  return h('div', { class: 'table-wrap' }, h('table', {},
+// A table with a caption; stack: on a phone, each row is shown as a card of labelled cells.
+function table(headers, rows, caption, stack = false) {
+  return h('div', { class: stack ? 'table-wrap stack' : 'table-wrap' }, h('table', {},
     caption ? h('caption', {}, caption) : null,
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((cell, i) => (i === 0 ? h('th', { scope: 'row' }, cell) : h('td', {}, cell)))))
+    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((cell, i) => (i === 0 ? h('th', { scope: 'row' }, cell) : h('td', { 'data-label': headers[i] }, cell)))))
       : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'Nothing here yet.')))));
 }
 
@@ -1089,7 +1090,7 @@ views.certificates = async (main) => {
             title.focus();
           }
         } }, 'Delete')];
-    }), 'CA certificates'));
+    }), 'CA certificates', true));
     if (!list.length) holder.append(h('p', { class: 'muted' }, 'No CA certificate is uploaded yet.'));
   };
   await load();
@@ -1195,9 +1196,10 @@ function proofSection(sec, name, getCur, setCur) {
   const prove = commandLine('c-cmd-prove', 'the one-step command');
   const codeBox = h('div', { id: 'c-code-box', hidden: true },
     h('label', { for: 'c-code' }, 'Verification code'),
-    h('div', { class: 'copy-row' }, codeIn, copyButton(() => codeIn.value, 'Copy the verification code')), codeNote,
+    h('div', { class: 'copy-row' }, codeIn, copyButton(() => codeIn.value, 'Copy the verification code')), codeNote);
+  const cmdBox = h('div', { hidden: true },
     h('p', {}, 'Make the proof certificate (CN = the code, signed with the CA\'s key):'), make.node,
-    h('p', {}, 'Then upload its PEM below, or verify from the command line:'), verifyCmd.node);
+    h('p', {}, 'Then upload its PEM in step 3, or verify from the command line:'), verifyCmd.node);
   const updateCommands = () => {
     const pre = shellWord(prefix.value.trim() || 'PREFIX');
     make.code.textContent = `dpsctl cert create-verification --ca ${pre} --code ${codeIn.value || 'CODE'} --out ${shellWord(`${prefix.value.trim() || 'PREFIX'}-proof`)}`;
@@ -1219,6 +1221,7 @@ function proofSection(sec, name, getCur, setCur) {
       setCur(r);
       updateCommands();
       codeBox.hidden = false;
+      cmdBox.hidden = false;
       gen.textContent = 'Generate a new code';
       codeIn.focus();
       codeIn.select();
@@ -1269,7 +1272,8 @@ function proofSection(sec, name, getCur, setCur) {
       h('li', {}, h('h3', {}, 'Make the proof'),
         field('c-prefix', 'CA file prefix (PREFIX.pem and PREFIX.key, as dpsctl cert writes them)', prefix,
           'dpsctl reads the service connection string from $DPS_CONNECTION_STRING or --connection-string'),
-        h('p', {}, 'Or do all three steps in one command (it gets its own code):'), prove.node),
+        cmdBox,
+        h('p', {}, 'Or do all three steps in one command (it gets its own code, which replaces the one above):'), prove.node),
       h('li', {}, h('h3', {}, 'Verify'), form, result)));
 }
 
