@@ -281,7 +281,7 @@ static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_
     const char *t = kinds[kind].table;
     unsigned has = kinds[kind].columns;
     char cols[256] = "id, etag, created_ms, updated_ms, json";
-    char names[160] = "", params[96] = "", sets[320] = "", excluded[320] = "";
+    char names[160] = "", params[96] = "", sets[512] = "", excluded[320] = "";
     size_t cu = strlen(cols), nu = 0, pu = 0, su = 0, eu = 0;
 
     /* Every object SELECT yields the same columns, NULL where the kind has none. */
