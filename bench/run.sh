@@ -6,7 +6,7 @@
 #
 # Environment:
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
-#   DPS_BENCH_SECONDS    seconds per measured run (default 8)
+#   DPS_BENCH_SECONDS    seconds per measured run (default 10)
 #   DPS_BENCH_CLIENTS    concurrent clients (default 16)
 #   DPS_BENCH_SCALE      "full" for 10,000,000 registration records (default 1,000,000)
 #   DPS_BENCH_ENROLLMENTS, DPS_BENCH_REGISTRATIONS  smaller scale figures for a quick try
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${DPS_BUILD_DIR:-build}
-SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-8}
+SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-10}
 CLIENTS=${DPS_BENCH_CLIENTS:-16}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
