@@ -23,9 +23,10 @@ static void fake_send(void *arg, const void *buf, size_t len)
     sent += len;
 }
 
-static int fake_authenticate(void *arg, const struct mqtt_request *req)
+static void fake_authenticate(void *arg, const struct mqtt_request *req, mqtt_auth_fn done,
+                              void *done_arg)
 {
-    return req->sas_len % 2 ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
+    done(done_arg, req->sas_len % 2 ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED);
 }
 
 static void fake_request(void *arg, const struct mqtt_request *req, mqtt_answer_fn answer,

@@ -100,21 +100,10 @@ static void request_from_http(struct http_request *req, struct device_worker *w,
     pr->store = w->store;
 }
 
-/* Counts a registration's answer on /metrics. */
-static void count_registration(const struct provision_result *res)
-{
-    if (res->status == 401)
-        metrics_count_registration("unauthorized");
-    else if (res->status >= 400)
-        metrics_count_registration("error");
-    else
-        metrics_count_registration(json_string_value(json_object_get(res->body, "status")));
-}
-
 /* On the request's worker, once the registration is durable (or failed). */
 static void register_done(void *arg, struct provision_result *res)
 {
-    count_registration(res);
+    metrics_count_registration_result(res);
     reply_result(arg, res);
 }
 
@@ -136,7 +125,7 @@ static void handle_register(struct http_request *req, void *arg)
         return;
     }
     provision_register(api->prov, &pr, &res);
-    count_registration(&res);
+    metrics_count_registration_result(&res);
     reply_result(req, &res);
     provision_result_release(&res);
 }

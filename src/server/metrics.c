@@ -27,6 +27,16 @@ void metrics_count_registration(const char *status)
     atomic_fetch_add_explicit(&registrations[i], 1, memory_order_relaxed);
 }
 
+void metrics_count_registration_result(const struct provision_result *res)
+{
+    if (res->status == 401)
+        metrics_count_registration("unauthorized");
+    else if (res->status >= 400)
+        metrics_count_registration("error");
+    else
+        metrics_count_registration(json_string_value(json_object_get(res->body, "status")));
+}
+
 /* Appends to buf at *used; output past the end is dropped (the page is far smaller). */
 static void put(char *buf, size_t size, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

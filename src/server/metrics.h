@@ -10,6 +10,7 @@
 #define DPS_SERVER_METRICS_H
 
 #include "server/http.h"
+#include "server/provision.h"
 
 struct committer;
 
@@ -19,6 +20,14 @@ struct committer;
  * 5xx before a decision). Thread-safe; any other status counts as "error".
  */
 void metrics_count_registration(const char *status);
+
+/*
+ * Counts the answer to one register request, over any transport (HTTPS,
+ * MQTT, MQTT over WebSocket, a CONNECT refused for its SAS token): 401 as
+ * "unauthorized", another 4xx or 5xx as "error", else by the "status" of
+ * res->body. res: borrowed. Thread-safe.
+ */
+void metrics_count_registration_result(const struct provision_result *res);
 
 /*
  * Adds GET /metrics to router; the route is static, so call once before

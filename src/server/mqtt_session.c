@@ -16,6 +16,7 @@
 #include "core/model.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 struct mqtt_session {
@@ -26,8 +27,13 @@ struct mqtt_session {
     mqtt_send_fn send;
     mqtt_answered_fn answered;
     void *send_arg;
-    size_t outstanding; /* requests handed to the backend, not yet answered */
-    bool in_input;      /* inside mqtt_session_input(): answers are not deferred */
+    size_t outstanding;  /* requests handed to the backend, not yet answered */
+    bool in_input;       /* inside mqtt_session_input(): answers are not deferred */
+    bool authenticating; /* CONNECT handed to the backend: no packet is read until done */
+    bool closing;        /* a deferred CONNECT refusal was sent: the connection closes */
+    int auth_code;       /* the backend's CONNACK code, once authenticating is false */
+    char auth_tracking_id[37];
+    uint16_t connect_keep_alive; /* of the CONNECT being authenticated */
     bool connected;
     bool subscribed; /* to DPS_MQTT_RESPONSE_FILTER: responses go at QoS 1 */
     uint16_t keep_alive;
@@ -81,6 +87,11 @@ bool mqtt_session_connected(const struct mqtt_session *s)
     return s->connected;
 }
 
+bool mqtt_session_closing(const struct mqtt_session *s)
+{
+    return s->closing;
+}
+
 long mqtt_session_read_timeout(const struct mqtt_session *s, long idle)
 {
     if (!s->connected)
@@ -128,12 +139,48 @@ static void request_init(const struct mqtt_session *s, struct mqtt_request *r, c
     r->peer = s->peer;
 }
 
+/* Sends the CONNACK of the authenticated CONNECT; returns an enum mqtt_session_status. */
+static int connect_finish(struct mqtt_session *s)
+{
+    int code = s->auth_code;
+
+    if (code != MQTT_CONNACK_ACCEPTED) {
+        send_connack(s, (uint8_t)code);
+        return refuse(s, "CONNECT of '%s' refused with return code %d (tracking id %s)",
+                      s->user.registration_id, code, s->auth_tracking_id);
+    }
+    /* DPS keeps no session state: CleanSession 0 is served as clean (§5.1). */
+    s->connected = true;
+    s->keep_alive = s->connect_keep_alive;
+    send_connack(s, MQTT_CONNACK_ACCEPTED);
+    log_msg(LOG_DEBUG, "%s: mqtt: '%s' connected (keep-alive %u s)", s->peer,
+            s->user.registration_id, (unsigned)s->keep_alive);
+    return MQTT_SESSION_OPEN;
+}
+
+/* The backend's authentication outcome (mqtt_auth_fn), now or once a refusal is durable. */
+static void auth_answer(void *arg, int code)
+{
+    struct mqtt_session *s = arg;
+    bool deferred = !s->in_input;
+
+    assert(s->authenticating && s->outstanding > 0);
+    s->authenticating = false;
+    s->outstanding--;
+    s->auth_code = code;
+    if (!deferred)
+        return; /* handle_connect() goes on */
+    if (connect_finish(s) != MQTT_SESSION_OPEN)
+        s->closing = true;
+    /* Last: the connection may free s in there, or read the packets that waited. */
+    if (s->answered)
+        s->answered(s->send_arg);
+}
+
 static int handle_connect(struct mqtt_session *s, const struct mqtt_connect *c)
 {
     struct dps_error err = {0};
     struct mqtt_request r;
-    char tracking_id[37];
-    int code;
 
     if (!c->has_username) {
         send_connack(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD);
@@ -160,21 +207,18 @@ static int handle_connect(struct mqtt_session *s, const struct mqtt_connect *c)
         memcpy(s->password, c->password.ptr, c->password.len);
         s->password[c->password.len] = '\0';
         s->password_len = c->password.len;
-        request_init(s, &r, tracking_id);
-        code = s->backend.authenticate(s->backend.arg, &r);
-        if (code != MQTT_CONNACK_ACCEPTED) {
-            send_connack(s, (uint8_t)code);
-            return refuse(s, "CONNECT of '%s' refused with return code %d (tracking id %s)",
-                          s->user.registration_id, code, tracking_id);
-        }
+        request_init(s, &r, s->auth_tracking_id);
+        s->connect_keep_alive = c->keep_alive;
+        s->authenticating = true;
+        s->outstanding++;
+        s->backend.authenticate(s->backend.arg, &r, auth_answer, s);
+        if (s->authenticating)
+            return MQTT_SESSION_OPEN; /* CONNACK once the refusal's attempt is durable */
+        return connect_finish(s);
     }
-    /* DPS keeps no session state: CleanSession 0 is served as clean (§5.1). */
-    s->connected = true;
-    s->keep_alive = c->keep_alive;
-    send_connack(s, MQTT_CONNACK_ACCEPTED);
-    log_msg(LOG_DEBUG, "%s: mqtt: '%s' connected (keep-alive %u s)", s->peer,
-            s->user.registration_id, (unsigned)c->keep_alive);
-    return MQTT_SESSION_OPEN;
+    s->connect_keep_alive = c->keep_alive;
+    s->auth_code = MQTT_CONNACK_ACCEPTED;
+    return connect_finish(s);
 }
 
 static void handle_subscribe(struct mqtt_session *s, const struct mqtt_subscribe *sub)
@@ -413,6 +457,15 @@ static int session_input(struct mqtt_session *s, struct evbuffer *in)
 
         if (have == 0)
             return MQTT_SESSION_OPEN;
+        if (s->closing)
+            return MQTT_SESSION_CLOSE;
+        if (s->authenticating) {
+            /* The packets after CONNECT wait for its CONNACK; bounded by one packet. */
+            if (have > s->limits.max_packet + MQTT_MAX_FIXED_HEADER)
+                return refuse(s, "more than %zu bytes sent before the CONNACK",
+                              s->limits.max_packet + MQTT_MAX_FIXED_HEADER);
+            return MQTT_SESSION_OPEN;
+        }
         /* Decode the fixed header first: the size check must come before a pullup of the rest. */
         buf = evbuffer_pullup(in, (ev_ssize_t)want);
         n = mqtt_decode(buf, want, &s->limits, &p, &err);
@@ -452,6 +505,14 @@ struct mqtt_worker {
     struct worker *target; /* where deferred answers run */
     struct store *store;
     struct attest_cache *cache;
+    struct provision_cache *groups;
+};
+
+/* A deferred answer of the service: what to call once the write is durable. */
+struct mqtt_deferred {
+    mqtt_answer_fn answer; /* register: the session's answer */
+    mqtt_auth_fn auth;     /* CONNECT refusal: the session's authentication outcome */
+    void *arg;
 };
 
 struct mqtt_service {
@@ -474,6 +535,8 @@ static bool worker_ready(struct mqtt_worker *w)
     }
     if (!w->cache)
         w->cache = attest_cache_new();
+    if (!w->groups)
+        w->groups = provision_cache_new();
     return true;
 }
 
@@ -491,7 +554,42 @@ static void provision_request_from(const struct mqtt_worker *w, const struct mqt
     pr->api_version = r->api_version && *r->api_version ? r->api_version : NULL;
     pr->tracking_id = r->tracking_id;
     pr->cache = w->cache;
+    pr->group_cache = w->groups;
     pr->store = w->store;
+}
+
+/* On the worker, once a register request's write is durable (or failed): count, then answer. */
+static void register_done(void *arg, struct provision_result *res)
+{
+    struct mqtt_deferred *d = arg;
+
+    metrics_count_registration_result(res);
+    d->answer(d->arg, res);
+    free(d);
+}
+
+/*
+ * The CONNACK code once a refused CONNECT's register attempt was written:
+ * refused again, or the store failed (the device retries), or the
+ * enrollment changed in between and the register now goes through.
+ */
+static int refusal_code(const struct provision_result *res)
+{
+    if (res->status == 401)
+        return MQTT_CONNACK_NOT_AUTHORIZED;
+    if (res->status >= 500)
+        return MQTT_CONNACK_SERVER_UNAVAILABLE;
+    return MQTT_CONNACK_ACCEPTED;
+}
+
+/* On the worker, once a refused CONNECT's attempt is durable (or failed). */
+static void refusal_done(void *arg, struct provision_result *res)
+{
+    struct mqtt_deferred *d = arg;
+
+    metrics_count_registration_result(res);
+    d->auth(d->arg, refusal_code(res));
+    free(d);
 }
 
 /*
@@ -502,27 +600,45 @@ static void provision_request_from(const struct mqtt_worker *w, const struct mqt
  * outcomes that attestation does not refuse (a disabled enrollment) are
  * answered on the response topic.
  */
-static int service_authenticate(void *arg, const struct mqtt_request *r)
+static void service_authenticate(void *arg, const struct mqtt_request *r, mqtt_auth_fn done,
+                                 void *done_arg)
 {
     struct mqtt_worker *w = arg;
     struct mqtt_service *svc = w->svc;
+    struct mqtt_deferred *d;
     struct provision_request pr;
     struct provision_result res;
     int code = MQTT_CONNACK_ACCEPTED;
 
-    if (!worker_ready(w))
-        return MQTT_CONNACK_SERVER_UNAVAILABLE;
+    if (!worker_ready(w)) {
+        done(done_arg, MQTT_CONNACK_SERVER_UNAVAILABLE);
+        return;
+    }
     provision_request_from(w, r, &pr);
     provision_status_lookup(svc->prov, &pr, &res);
+    if (res.status == 401 && svc->committer) {
+        /* The CONNACK waits until the refusal's attempt is durable: no fsync on the loop. */
+        provision_result_release(&res);
+        d = xcalloc(1, sizeof(*d));
+        d->auth = done;
+        d->arg = done_arg;
+        if (provision_register_async(svc->prov, &pr, svc->committer, w->target, refusal_done, d) !=
+            DPS_OK) {
+            free(d);
+            done(done_arg, MQTT_CONNACK_NOT_AUTHORIZED);
+        }
+        return;
+    }
     if (res.status == 401) {
         provision_result_release(&res);
         provision_register(svc->prov, &pr, &res);
-        code = res.status == 401 ? MQTT_CONNACK_NOT_AUTHORIZED : MQTT_CONNACK_ACCEPTED;
+        metrics_count_registration_result(&res);
+        code = refusal_code(&res);
     } else if (res.status >= 500) {
         code = MQTT_CONNACK_SERVER_UNAVAILABLE;
     }
     provision_result_release(&res);
-    return code;
+    done(done_arg, code);
 }
 
 static void service_request(void *arg, const struct mqtt_request *r, mqtt_answer_fn answer,
@@ -549,10 +665,15 @@ static void service_request(void *arg, const struct mqtt_request *r, mqtt_answer
     }
     provision_request_from(w, r, &pr);
     if (w->svc->committer) {
+        struct mqtt_deferred *d = xcalloc(1, sizeof(*d));
+
         /* The answer is published once the record and the attempt are committed. */
-        if (provision_register_async(w->svc->prov, &pr, w->svc->committer, w->target, answer,
-                                     answer_arg) == DPS_OK)
+        d->answer = answer;
+        d->arg = answer_arg;
+        if (provision_register_async(w->svc->prov, &pr, w->svc->committer, w->target, register_done,
+                                     d) == DPS_OK)
             return;
+        free(d);
         res.status = 500;
         res.error_code = 500000;
         snprintf(res.message, sizeof(res.message), "internal error: incomplete request");
@@ -560,6 +681,7 @@ static void service_request(void *arg, const struct mqtt_request *r, mqtt_answer
         return;
     }
     provision_register(w->svc->prov, &pr, &res);
+    metrics_count_registration_result(&res);
     answer(answer_arg, &res);
     provision_result_release(&res);
 }
@@ -599,6 +721,7 @@ void mqtt_service_free(struct mqtt_service *svc)
     for (i = 0; i < svc->n_workers; i++) {
         store_close(svc->workers[i].store);
         attest_cache_free(svc->workers[i].cache);
+        provision_cache_free(svc->workers[i].groups);
     }
     free(svc->workers);
     provision_free(svc->prov);

@@ -64,14 +64,20 @@ struct mqtt_request {
  */
 typedef void (*mqtt_answer_fn)(void *answer_arg, struct provision_result *res);
 
+/* The outcome of a CONNECT authentication, on the connection's thread: a CONNACK return code. */
+typedef void (*mqtt_auth_fn)(void *done_arg, int code);
+
 /*
  * What the session needs from the provisioning side.
  *
  * authenticate: called once, on CONNECT, only when the device sent a
- *   password (a SAS token). Returns MQTT_CONNACK_ACCEPTED, or the CONNACK
- *   code to refuse with: MQTT_CONNACK_NOT_AUTHORIZED for a malformed,
- *   expired or wrong token, MQTT_CONNACK_SERVER_UNAVAILABLE when the store
- *   cannot be reached.
+ *   password (a SAS token). Calls done(done_arg, code) exactly once, either
+ *   before it returns or later on the same thread (once a refusal's
+ *   attempt is durable), with MQTT_CONNACK_ACCEPTED or the CONNACK code to
+ *   refuse with: MQTT_CONNACK_NOT_AUTHORIZED for a malformed, expired or
+ *   wrong token, MQTT_CONNACK_SERVER_UNAVAILABLE when the store cannot be
+ *   reached. The session sends no CONNACK and reads no further packet
+ *   until done ran. req is borrowed for the call only.
  * request: answers a register or poll request by calling answer(answer_arg,
  *   res) exactly once, either before it returns or later on the same
  *   thread (once the registration is durable). req is borrowed for the
@@ -79,7 +85,8 @@ typedef void (*mqtt_answer_fn)(void *answer_arg, struct provision_result *res);
  * arg: passed to both.
  */
 struct mqtt_backend {
-    int (*authenticate)(void *arg, const struct mqtt_request *req);
+    void (*authenticate)(void *arg, const struct mqtt_request *req, mqtt_auth_fn done,
+                         void *done_arg);
     void (*request)(void *arg, const struct mqtt_request *req, mqtt_answer_fn answer,
                     void *answer_arg);
     void *arg;
@@ -96,7 +103,10 @@ typedef void (*mqtt_send_fn)(void *arg, const void *buf, size_t len);
  * Called (with the send callback's arg) after a deferred answer was
  * handed to send, outside mqtt_session_input(): the connection checks
  * its output limit, or frees itself when its socket is gone and
- * mqtt_session_outstanding() is 0. The session is not touched after it.
+ * mqtt_session_outstanding() is 0. After a deferred CONNECT authentication
+ * it also closes when mqtt_session_closing(), and otherwise feeds the
+ * session the packets that arrived meanwhile (mqtt_session_input()). The
+ * session is not touched after it.
  */
 typedef void (*mqtt_answered_fn)(void *arg);
 
@@ -132,7 +142,7 @@ void mqtt_session_set_answered(struct mqtt_session *s, mqtt_answered_fn answered
  */
 void mqtt_session_free(struct mqtt_session *s);
 
-/* Requests handed to the backend and not yet answered. */
+/* Requests (and a CONNECT authentication) handed to the backend and not yet answered. */
 size_t mqtt_session_outstanding(const struct mqtt_session *s);
 
 /* mqtt_session_input() results. */
@@ -156,6 +166,14 @@ int mqtt_session_input(struct mqtt_session *s, struct evbuffer *in);
 
 /* True once a CONNECT was accepted. */
 bool mqtt_session_connected(const struct mqtt_session *s);
+
+/*
+ * True once the session refused a CONNECT after its authentication
+ * completed outside mqtt_session_input() (the CONNACK is sent): the
+ * connection flushes and closes, as for MQTT_SESSION_CLOSE. The answered
+ * callback is where the connection learns it.
+ */
+bool mqtt_session_closing(const struct mqtt_session *s);
 
 /*
  * The read timeout the connection should apply now, in seconds:

@@ -340,21 +340,34 @@ static bool ws_on_message(void *arg, const void *buf, size_t len)
 
 static bool conn_mqtt_output_full(struct conn *c);
 
-/* After a deferred MQTT answer: free a connection whose peer left, or apply the output limit. */
+/*
+ * After a deferred MQTT answer: free a connection whose peer left; close
+ * after a deferred CONNECT refusal or over the output limit; else read
+ * the packets that waited for a deferred CONNACK.
+ */
 static void mqtt_answered(void *arg)
 {
     struct conn *c = arg;
+    struct evbuffer *in;
 
     if (!c->bev) {
         if (!conn_owed(c))
             conn_free(c);
         return;
     }
-    if (!c->close_after_write && conn_mqtt_output_full(c)) {
-        if (c->proto == CONN_WEBSOCKET)
-            websocket_close(c->ws);
-        conn_finish(c);
+    if (c->close_after_write)
+        return;
+    if (!mqtt_session_closing(c->mqtt) && !conn_mqtt_output_full(c)) {
+        in = c->proto == CONN_MQTT ? bufferevent_get_input(c->bev) : c->ws_in;
+        if (evbuffer_get_length(in) == 0 || mqtt_session_input(c->mqtt, in) == MQTT_SESSION_OPEN) {
+            conn_set_read_timeout(c,
+                                  mqtt_session_read_timeout(c->mqtt, c->w->srv->cfg->idle_timeout));
+            return;
+        }
     }
+    if (c->proto == CONN_WEBSOCKET)
+        websocket_close(c->ws);
+    conn_finish(c);
 }
 
 static struct mqtt_session *conn_mqtt_session(struct conn *c, mqtt_send_fn send)

@@ -285,6 +285,46 @@ def test_bad_sas_refused_at_connect():
     healthy()
 
 
+def registration_metrics():
+    """dpsd_registrations_total by outcome, from /metrics."""
+    r = D.call("GET", "/metrics")
+    assert r.status == 200, r
+    values = {}
+    for line in r.raw.decode().splitlines():
+        if line.startswith("dpsd_registrations_total{"):
+            name, value = line.rsplit(" ", 1)
+            values[name.split('"')[1]] = int(value)
+    return values
+
+
+def test_refusal_waits_for_its_attempt_and_registrations_are_counted():
+    sym_individual("mq-dev-8")
+    before = registration_metrics()
+    # A refused CONNECT and a PINGREQ in one write: the CONNACK comes once the
+    # refusal's attempt is written, and nothing after the CONNECT is read.
+    bad = token("mq-dev-8", key=base64.b64encode(b"v" * 32).decode())
+    c = Client()
+    c.send(connect("mq-dev-8", user("mq-dev-8"), bad) + b"\xc0\x00")
+    connack(c, 5)
+    assert c.closed()
+    a = attempts("mq-dev-8")
+    assert len(a) == 1 and a[0]["success"] is False, a
+    # An accepted CONNECT with SUBSCRIBE and PUBLISH in the same write.
+    c = Client()
+    c.send(connect("mq-dev-8", user("mq-dev-8"), token("mq-dev-8")) + subscribe(7, FILTER) +
+           publish(REG + "m", json.dumps({"registrationId": "mq-dev-8"}).encode(), 0))
+    connack(c)
+    p = c.read()
+    assert p[0] == 9 and p[2] == b"\x00\x07\x01", p
+    topic, status, body = response(c)
+    assert status == 200 and body["status"] == "assigned", body
+    c.close()
+    after = registration_metrics()
+    assert after.get("unauthorized", 0) == before.get("unauthorized", 0) + 1, (before, after)
+    assert after.get("assigned", 0) == before.get("assigned", 0) + 1, (before, after)
+    healthy()
+
+
 def test_no_credential_is_401_on_the_topic():
     sym_individual("mq-dev-5")
     c = session("mq-dev-5")
