@@ -16,6 +16,7 @@
 #include "core/regid.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
+#include "server/ca_api.h"
 #include "server/committer.h"
 #include "server/config.h"
 
@@ -265,28 +266,17 @@ static X509 *decode_cert(const struct model_cert *mc)
 }
 
 /*
- * A CA certificate uploaded under name: {"certificate": PEM, "isVerified": b}
- * at the top level or under "properties" (the ARM shape).
+ * The CA certificate uploaded under name, read the one way the certificates
+ * API reads it (ca_store_resolve). NULL when it is missing or unreadable:
+ * the group then cannot attest, and attestation says so in the trace.
  */
 static X509 *load_ca(struct store *s, const char *name, bool *verified)
 {
-    struct store_object obj = {0};
-    json_t *root = NULL, *props, *v;
     X509 *x = NULL;
 
     *verified = false;
-    if (store_ca_cert_get(s, name, &obj, NULL) != DPS_OK)
+    if (ca_store_resolve(s, name, &x, verified, NULL) != DPS_OK)
         return NULL;
-    root = json_loads(obj.json, 0, NULL);
-    props = json_object_get(root, "properties");
-    if (!json_is_object(props))
-        props = root;
-    v = json_object_get(props, "certificate");
-    if (json_is_string(v))
-        x509_info_decode(json_string_value(v), json_string_length(v), &x, NULL);
-    *verified = json_is_true(json_object_get(props, "isVerified"));
-    json_decref(root);
-    store_object_release(&obj);
     return x;
 }
 
