@@ -38,6 +38,16 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, struct 
     SSL_CTX_set_max_cert_list(ctx, MAX_CERT_LIST);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
     SSL_CTX_set_verify_depth(ctx, 10);
+    /*
+     * No session resumption. A resumed session brings no client certificate
+     * chain for X.509 attestation, and with SSL_VERIFY_PEER and no session id
+     * context OpenSSL answers a client that offers an earlier session (as
+     * browsers do on every new connection) with a fatal internal_error alert.
+     * No cache and no tickets: every offer falls back to a full handshake.
+     */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         dps_error_set(err, DPS_ERR_TLS, "cannot load certificate '%s': %s", cert_file,
                       ssl_reason());
