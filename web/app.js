@@ -337,8 +337,7 @@ views.signin = (main, note) => {
       await queryPage(`${KINDS.groups.base}/query`, 1, null);
       cs.value = '';
       key.value = '';
-      location.hash = '#/overview';
-      render();
+      go('#/overview');
     } catch (e) {
       session.clear();
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
@@ -1306,6 +1305,14 @@ function routeOf(hash, root) {
 
 let renderSeq = 0;
 
+// Shows the view of hash: a changed hash renders once, through hashchange; the
+// same hash renders now (no hashchange fires). Never both, which would run
+// the view's requests twice.
+function go(hash) {
+  if (location.hash.replace(/^#/, '') === hash.replace(/^#/, '')) render();
+  else location.hash = hash;
+}
+
 function render() {
   const main = $('main');
   const c = session.get();
@@ -1350,8 +1357,7 @@ window.addEventListener('DOMContentLoaded', () => {
   });
   $('sign-out').addEventListener('click', () => {
     session.clear();
-    location.hash = '';
-    render();
+    go('');
   });
   render();
 });

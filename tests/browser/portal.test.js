@@ -31,6 +31,7 @@ let dpsd;
 let browser;
 let context;
 let page;
+const failedRequests = [];
 
 async function shot(name, p = page) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -61,8 +62,12 @@ before(async () => {
     permissions: ['clipboard-read', 'clipboard-write'] });
   page = await context.newPage();
   page.setDefaultTimeout(15000);
-  // What the page failed to load: printed, so that a failure says why.
-  page.on('requestfailed', (r) => console.error(`# request failed: ${r.method()} ${r.url()}: ${(r.failure() || {}).errorText}`));
+  // A request of the page that fails at the network level fails the test, with its reason.
+  // Aborted ones are not failures: a navigation cancels the requests of the page it leaves.
+  page.on('requestfailed', (r) => {
+    const why = (r.failure() || {}).errorText;
+    if (why !== 'net::ERR_ABORTED') failedRequests.push(`${r.method()} ${r.url()}: ${why}`);
+  });
   page.on('console', (m) => { if (m.type() === 'error') console.error(`# console error: ${m.text()}`); });
   page.on('pageerror', (e) => { throw e; });
 });
@@ -70,6 +75,8 @@ before(async () => {
 // The last state of every test, to look at when one fails.
 afterEach(async (t) => {
   if (page && !page.isClosed()) await page.screenshot({ path: path.join(SHOTS, 'last', `${t.name.replace(/[^\w]+/g, '-')}.png`) }).catch(() => {});
+  const failed = failedRequests.splice(0);
+  assert.deepEqual(failed, [], 'requests of the page that failed');
 });
 
 after(async () => {
