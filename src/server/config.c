@@ -21,7 +21,7 @@ enum dtype {
     T_SIZE,     /* bytes, with an optional K/M suffix (1024-based) */
     T_DURATION, /* seconds, with an optional s/m/h suffix */
     T_ENUM,     /* one of a '|'-separated list of words, stored as its index */
-    T_HUB,      /* HOST[,weight=N][,location=L] */
+    T_HUB,      /* HOST[,weight=N][,location=L][,apply=true|false] */
 };
 
 enum dflags {
@@ -66,10 +66,13 @@ static const struct directive directives[] = {
     {"mqtt-listen", T_LISTEN, F(mqtt_listen), "0.0.0.0:8883", 0, 0, NULL, 0, "ADDR:PORT",
      "Address for the device API over MQTT 3.1.1 on TLS. The Azure SDK clients only connect to "
      "port 8883 (MQTT over WebSocket is served on the HTTPS port)."},
-    {"linked-hub", T_HUB, F(linked_hub), NULL, 0, 0, NULL, D_REPEAT, "HOST[,weight=N][,location=L]",
+    {"linked-hub", T_HUB, F(linked_hub), NULL, 0, 0, NULL, D_REPEAT,
+     "HOST[,weight=N][,location=L][,apply=B]",
      "An IoT hub that devices can be assigned to; repeat for several hubs. `weight` (1-1000, "
-     "default 1) and `location` are used by the allocation policies. In the environment, "
-     "separate several hubs with spaces."},
+     "default 1) is its allocationWeight, `location` its region for `geoLatency`. `apply` "
+     "(`true` or `false`, default `true`) is its applyAllocationPolicy: a hub with "
+     "`apply=false` receives only devices whose enrollment names it in `iotHubs`. In the "
+     "environment, separate several hubs with spaces."},
     {"store", T_STRING, F(store), NULL, 0, 0, NULL, 0, "DSN",
      "Store to use: `sqlite:PATH` or `postgres:CONNINFO`. Default `sqlite:DATA_DIR/dpsd.db`."},
     {"workers", T_INT, F(workers), "0", 0, 1024, NULL, 0, "N",
@@ -191,7 +194,7 @@ static bool valid_host(const char *s, size_t len)
 
 int config_hub_parse(const char *s, struct config_hub *out, struct dps_error *err)
 {
-    struct config_hub h = {.weight = 1};
+    struct config_hub h = {.weight = 1, .apply = true};
     const char *p = strchr(s, ','), *end;
     size_t hl = p ? (size_t)(p - s) : strlen(s);
 
@@ -219,11 +222,20 @@ int config_hub_parse(const char *s, struct config_hub *out, struct dps_error *er
                                      "'%s': location given twice or longer than 128 bytes", s);
             }
             h.location = xstrndup(p + 9, len - 9);
+        } else if (len > 6 && strncmp(p, "apply=", 6) == 0) {
+            if (len - 6 == 4 && strncmp(p + 6, "true", 4) == 0) {
+                h.apply = true;
+            } else if (len - 6 == 5 && strncmp(p + 6, "false", 5) == 0) {
+                h.apply = false;
+            } else {
+                free(h.location);
+                return dps_error_set(err, DPS_ERR_INVAL, "'%s': apply must be true or false", s);
+            }
         } else {
             free(h.location);
             return dps_error_set(err, DPS_ERR_INVAL,
-                                 "'%s': unknown hub option '%.*s' (expected weight=N or "
-                                 "location=L)",
+                                 "'%s': unknown hub option '%.*s' (expected weight=N, "
+                                 "location=L or apply=true|false)",
                                  s, (int)len, p);
         }
         p = end;

@@ -9,6 +9,7 @@
 #ifndef DPS_SERVER_CONFIG_H
 #define DPS_SERVER_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* A repeatable directive's values, in the order given. */
@@ -35,7 +36,7 @@ struct config {
     char *hostname;
     char *https_listen;            /* ADDR:PORT */
     char *mqtt_listen;             /* ADDR:PORT, stored only: MQTT is not served yet */
-    struct config_list linked_hub; /* each HOST[,weight=N][,location=L], validated */
+    struct config_list linked_hub; /* each HOST[,weight=N][,location=L][,apply=B], validated */
     char *store;                   /* DSN; defaults to sqlite:DATA_DIR/dpsd.db */
     long workers;                  /* 0 in the table means one per CPU; resolved by config_load */
     char *tls_cert;
@@ -53,6 +54,7 @@ struct config_hub {
     char *host;     /* owned */
     long weight;    /* 1 when not given */
     char *location; /* owned; NULL when not given */
+    bool apply;     /* applyAllocationPolicy; true when not given */
 };
 
 /*
@@ -83,7 +85,8 @@ void config_print_help(FILE *f);
 void config_print_reference(FILE *f);
 
 /*
- * Parses one `HOST[,weight=N][,location=L]` value.
+ * Parses one `HOST[,weight=N][,location=L][,apply=true|false]` value; the
+ * options may come in any order.
  *
  * out: on DPS_OK filled with owned strings; release with config_hub_release().
  *

@@ -97,7 +97,7 @@ int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, c
         p->views[i].host = p->hubs[i].host;
         p->views[i].weight = (int)p->hubs[i].weight;
         p->views[i].location = p->hubs[i].location;
-        p->views[i].apply_allocation_policy = true;
+        p->views[i].apply_allocation_policy = p->hubs[i].apply;
     }
     p->n_hubs = n_hubs;
     *out = p;

@@ -46,7 +46,7 @@ struct provision_cache;
  * Creates the registration service's shared, read-only state.
  *
  * id_scope:   the service's ID scope ("0ne..."); copied.
- * hub_specs:  n_hubs linked hub specifications "HOST[,weight=N][,location=L]"
+ * hub_specs:  n_hubs linked hub specifications "HOST[,weight=N][,location=L][,apply=B]"
  *             (the --linked-hub directive); parsed and copied.
  * region:     the client network's region for geoLatency, or NULL when not
  *             configured (geoLatency then falls back to hashed); copied.

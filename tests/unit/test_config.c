@@ -201,7 +201,18 @@ static void test_hub_and_listen(void)
     ok_int(config_hub_parse("plain", &h, &err), DPS_OK);
     ok_int(h.weight, 1);
     ok(h.location == NULL);
+    ok(h.apply);
     config_hub_release(&h);
+    ok_int(config_hub_parse("h.example,apply=false,weight=3", &h, &err), DPS_OK);
+    ok(!h.apply);
+    ok_int(h.weight, 3);
+    config_hub_release(&h);
+    ok_int(config_hub_parse("h.example,apply=true", &h, &err), DPS_OK);
+    ok(h.apply);
+    config_hub_release(&h);
+    ok_int(config_hub_parse("h.example,apply=no", &h, &err), DPS_ERR_INVAL);
+    ok(strstr(err.msg, "apply must be true or false") != NULL);
+    ok_int(config_hub_parse("h.example,apply=", &h, &err), DPS_ERR_INVAL);
     ok_int(config_hub_parse("bad host", &h, &err), DPS_ERR_INVAL);
     ok_int(config_hub_parse("", &h, &err), DPS_ERR_INVAL);
 

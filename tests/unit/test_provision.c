@@ -3,7 +3,7 @@
  * The registration service on a temporary SQLite store: a symmetric-key
  * registration is assigned, recorded and answerable by operation id; a wrong
  * key is refused with 401002 and recorded as an attempt; bad input writes
- * nothing.
+ * nothing; a linked hub with apply=false receives no device of its own accord.
  */
 #include "core/common.h"
 
@@ -117,6 +117,58 @@ end:
     free(tok);
 }
 
+/* Registers dev-1 on a service linked to hubs; its status and assigned hub go to the out-params. */
+static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, char *hub,
+                              size_t hlen)
+{
+    struct provision *p = NULL;
+    struct provision_result res = {0};
+    char *tok = token("dev-1", KEY);
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = "dev-1",
+        .sas_token = tok,
+        .sas_len = tok ? strlen(tok) : 0,
+        .body = "",
+        .tracking_id = "00000000-0000-4000-8000-000000000002",
+        .store = st,
+    };
+    const json_t *state;
+    int rc = -1;
+
+    if (provision_new(SCOPE, hubs, n, NULL, &p, NULL) != DPS_OK ||
+        provision_register(p, &req, &res) != DPS_OK || res.status != 200)
+        goto out;
+    state = json_object_get(res.body, "registrationState");
+    snprintf(status, slen, "%s", json_string_value(json_object_get(res.body, "status")));
+    snprintf(hub, hlen, "%s",
+             json_string_value(json_object_get(state, "assignedHub"))
+                 ? json_string_value(json_object_get(state, "assignedHub"))
+                 : "");
+    rc = 0;
+out:
+    provision_result_release(&res);
+    provision_free(p);
+    free(tok);
+    return rc;
+}
+
+static void test_apply_allocation_policy(void)
+{
+    char *off[] = {"hub-off.example.net,apply=false"};
+    char *both[] = {"hub-off.example.net,apply=false", "hub-on.example.net,weight=1"};
+    char status[32], hub[128];
+
+    /* The only linked hub does not apply the allocation policy: nothing to assign. */
+    ok_int(register_with_hubs(off, 1, status, sizeof(status), hub, sizeof(hub)), 0);
+    ok_str(status, "failed");
+    /* With a second hub, every device goes there. */
+    ok_int(register_with_hubs(both, 2, status, sizeof(status), hub, sizeof(hub)), 0);
+    ok_str(status, "assigned");
+    ok_str(hub, "hub-on.example.net");
+end:;
+}
+
 int main(void)
 {
     char dsn[128];
@@ -136,6 +188,7 @@ int main(void)
     subtest("assigned and operation", test_assigned_and_operation);
     subtest("denied is recorded", test_denied_is_recorded);
     subtest("bad input writes nothing", test_bad_input_writes_nothing);
+    subtest("a hub with apply=false is chosen only when named", test_apply_allocation_policy);
     provision_free(prov);
     store_close(st);
     {
