@@ -740,7 +740,12 @@ views.enrollmentForm = async (main, kindName, id) => {
   const caNote = h('p', { id: 'f-ca-note', class: 'muted' });
   const caBox = h('div', { hidden: true }, field('f-ca1', 'Primary CA certificate', ca1), field('f-ca2', 'Secondary CA certificate (optional)', ca2), caNote);
   let cas = [];
+  let casErr = null;
   const showCaNote = () => {
+    if (casErr) {
+      caNote.replaceChildren(h('span', { class: 'error-text' }, `Cannot list the CA certificates: ${casErr instanceof ApiError ? casErr.describe() : casErr.message}`));
+      return;
+    }
     const chosen = cas.filter((c) => c.name === ca1.value || c.name === ca2.value);
     const unverified = chosen.filter((c) => !(c.properties || {}).isVerified).map((c) => `'${c.name}'`);
     caNote.replaceChildren(!cas.length ? ['No CA certificate is uploaded yet: ', h('a', { href: CA_UPLOAD_HASH }, 'upload one'), ' first.']
@@ -752,7 +757,7 @@ views.enrollmentForm = async (main, kindName, id) => {
     try {
       cas = await listCertificates();
     } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) caNote.append(errorBox(e));
+      if (!(e instanceof ApiError && e.status === 404)) casErr = e;
     }
     for (const c of cas) {
       const label = `${c.name} — ${(c.properties || {}).subject || '?'}${(c.properties || {}).isVerified ? '' : ' (not verified)'}`;

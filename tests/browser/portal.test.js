@@ -25,6 +25,7 @@ const {
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PORTAL = 'https://localhost/portal/';
 const HUB = 'hub-portal.example.net';
+const CA_UPLOAD = '#/certificates/+upload';
 const SHOTS = path.join(process.env.DPS_BUILD_DIR || '.', 'screenshots');
 
 let dpsd;
@@ -426,6 +427,34 @@ test('a CA certificate is deleted from the UI after a confirmation; cancel keeps
   await row.waitFor({ state: 'detached' });
   assert.equal((await request(dpsd, 'GET', '/certificates/doomed-b')).status, 404);
   assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus goes to the heading');
+});
+
+test('a CA uploaded as verified is verified at once; a taken name and a device certificate are refused with the reason', async () => {
+  const pem = makeRoot(dpsd, 'self-root', 'CN=Portal Self-attested Root');
+  await open(CA_UPLOAD);
+  await page.fill('#c-name', 'self-root');
+  await page.setInputFiles('#c-cert-file', pem);
+  await page.check('#c-verified');
+  await page.click('#c-upload');
+  await page.waitForURL(/#\/certificates\/self-root$/);
+  assert.equal(await page.locator('h1 [data-field="verified"]').textContent(), 'verified');
+  assert.match(await page.textContent('#c-proof-section'), /This CA is verified/);
+  assert.equal((await request(dpsd, 'GET', '/certificates/self-root')).body.properties.isVerified, true);
+
+  await open(CA_UPLOAD);
+  await page.fill('#c-name', 'self-root');
+  await page.setInputFiles('#c-cert-file', pem);
+  await page.click('#c-upload');
+  const err = page.locator('#c-error');
+  await err.waitFor({ state: 'visible' });
+  assert.match(await err.textContent(), /certificate 'self-root' exists already.*Delete 'self-root' first/);
+
+  const device = makeDevice(dpsd, 'self-root', 'self-dev-1');
+  await page.fill('#c-name', 'not-a-ca');
+  await page.fill('#c-cert', fs.readFileSync(device.cert, 'utf8').split(/(?<=-----END CERTIFICATE-----)/)[0]);
+  await page.click('#c-upload');
+  await page.locator('#c-error', { hasText: 'not a CA certificate' }).waitFor();
+  assert.equal((await request(dpsd, 'GET', '/certificates/not-a-ca')).status, 404);
 });
 
 test('the certificates views on a phone', async () => {
