@@ -146,6 +146,38 @@ static int remove_tree(const char *path, struct dps_error *err)
     return DPS_OK;
 }
 
+/*
+ * The store holds every policy and enrollment key: it, and the WAL and
+ * shared-memory files SQLite gives the database's own mode, must be private
+ * to dpsd's user whatever the mode of a data directory the user made.
+ * Creates db (empty, which SQLite takes as a new database) mode 0600 when
+ * missing, and takes group and other access away from it and its companions
+ * when present. db is the store's path.
+ */
+static int store_file_private(const char *db, struct dps_error *err)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char path[4200];
+    struct stat st;
+    int fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd >= 0) {
+        close(fd);
+        return DPS_OK;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+        snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+            continue;
+        if (chmod(path, st.st_mode & 0700) != 0)
+            return dps_error_set(err, DPS_ERR_IO, "cannot make '%s' private: %s", path,
+                                 strerror(errno));
+        log_msg(LOG_WARNING, "'%s' was readable by others: now mode %03o", path,
+                (unsigned)(st.st_mode & 0700));
+    }
+    return DPS_OK;
+}
+
 static bool is_init_name(const char *name)
 {
     for (size_t i = 0; i < ARRAY_SIZE(init_names); i++)
@@ -360,6 +392,8 @@ static int initialise(const struct config *cfg, struct dps_error *err)
     snprintf(default_dsn, sizeof(default_dsn), "sqlite:%s/dpsd.db", dir);
     local_store = strcmp(cfg->store, default_dsn) == 0;
     snprintf(tmp_dsn, sizeof(tmp_dsn), "sqlite:%s/dpsd.db", tmp);
+    if (local_store && (rc = store_file_private(tmp_dsn + strlen("sqlite:"), err)) != DPS_OK)
+        goto out;
     if ((rc = sync_store(local_store ? tmp_dsn : cfg->store, &id_scope, &key, err)) != DPS_OK)
         goto out;
 
@@ -471,6 +505,8 @@ static int load(const struct config *cfg, struct datadir *d, struct dps_error *e
                            cfg->data_dir, p);
         goto out;
     }
+    if (strcmp(cfg->store, default_dsn) == 0 && (rc = store_file_private(p, err)) != DPS_OK)
+        goto out;
     key = xstrdup(cs->key);
     if ((rc = sync_store(cfg->store, &d->id_scope, &key, err)) != DPS_OK)
         goto out;

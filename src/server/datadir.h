@@ -12,7 +12,9 @@
  *   DIR/tls/ca.key         its key (0600)
  *   DIR/tls/server.pem     server certificate then the CA (SANs NAME, localhost, 127.0.0.1, ::1)
  *   DIR/tls/server.key     its key (0600)
- *   DIR/dpsd.db            the SQLite store, with the default store DSN
+ *   DIR/dpsd.db            the SQLite store, with the default store DSN (0600, as are
+ *                          its -wal and -shm files: it holds every key; a store
+ *                          found readable by others is made private on start)
  */
 #ifndef DPS_SERVER_DATADIR_H
 #define DPS_SERVER_DATADIR_H

@@ -110,7 +110,9 @@ def test_data_dir_contents():
     assert m, cs
     import base64
     assert len(base64.b64decode(m.group(1))) == 32
-    for name, mode in (("connection-string", 0o600), ("tls/server.key", 0o600)):
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    for name, mode in (("connection-string", 0o600), ("tls/server.key", 0o600),
+                       ("tls/ca.key", 0o600), ("dpsd.db", 0o600)):
         got = stat.S_IMODE(os.stat(os.path.join(d, name)).st_mode)
         assert got == mode, (name, oct(got))
     for name in ("tls/ca.pem", "tls/server.pem", "dpsd.db"):
@@ -118,8 +120,38 @@ def test_data_dir_contents():
     assert not os.path.exists(os.path.join(d, ".init-tmp"))
     out = main.stdout()
     assert scope in out and cs in out, out
-    # The key is printed on standard output only, never logged.
-    assert m.group(1) not in main.log()
+    # The key is printed on standard output only, never logged; the endpoints are logged.
+    log = main.log()
+    assert m.group(1) not in log
+    assert "https://127.0.0.1:%d" % main.port in log, log
+    assert "TLS root for clients: %s" % os.path.join(d, "tls", "ca.pem") in log, log
+
+
+def test_store_private_in_open_dir():
+    """The store holds every key: private even in a data directory others may read."""
+    d = os.path.join(BASE, "open")
+    os.makedirs(d, mode=0o755)
+    os.chmod(d, 0o755)
+    p = start("open", data_dir=d)
+    try:
+        c = p.conn()
+        c.request("GET", "/healthz")
+        assert c.getresponse().status == 200
+        for name in os.listdir(d):
+            if name.startswith("dpsd.db"):
+                got = stat.S_IMODE(os.stat(os.path.join(d, name)).st_mode)
+                assert got == 0o600, (name, oct(got))
+    finally:
+        assert p.stop() == 0
+    # A store left readable by others (an older dpsd, a copy) is made private on start.
+    db = os.path.join(d, "dpsd.db")
+    os.chmod(db, 0o644)
+    p = start("open2", data_dir=d)
+    try:
+        assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+        assert "was readable by others" in p.log(), p.log()
+    finally:
+        assert p.stop() == 0
 
 
 def test_keep_alive():
@@ -397,7 +429,8 @@ def main_():
                      test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
                      test_port_in_use, test_unknown_flag, test_bad_config_line,
                      test_corrupt_data_dir, test_interrupted_init_is_redone,
-                     test_tls_override_and_json_log, test_help])
+                     test_tls_override_and_json_log, test_help,
+                     test_store_private_in_open_dir])
     finally:
         rc = run.finish(main, base=BASE)
     return rc
