@@ -372,6 +372,21 @@ def test_corrupt_data_dir():
     os.unlink(os.path.join(d, "tls", "server.key"))
     code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
     assert code != 0 and "server.key" in err, err
+    # An unreadable piece is named, and nothing is redone over it.
+    d = os.path.join(BASE, "unreadable")
+    shutil.copytree(main.dir, d)
+    os.unlink(os.path.join(d, "connection-string"))
+    os.mkdir(os.path.join(d, "connection-string"))
+    code, err = run_fail(["--data-dir", d, "--https-listen", "127.0.0.1:%d" % free_port()])
+    assert code != 0 and "is unreadable" in err and "connection-string" in err, err
+    assert os.listdir(os.path.join(d, "connection-string")) == []
+    # A directory dpsd's user may not read (only checkable as root, through another user).
+    if os.geteuid() == 0 and shutil.which("runuser"):
+        p = subprocess.run(["runuser", "-u", "nobody", "--", DPSD, "--data-dir", main.dir,
+                            "--https-listen", "127.0.0.1:%d" % free_port()],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0, p.stderr
+        assert "data directory '%s': Permission denied" % main.dir in p.stderr, p.stderr
 
 
 def test_interrupted_init_is_redone():
