@@ -7,11 +7,12 @@
 #include "core/sas.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 
 #include "core/b64.h"
 
@@ -64,29 +65,76 @@ void sas_token_free(struct sas_token *t)
     free(t);
 }
 
+/*
+ * One HMAC-SHA256 context per thread, its digest fetched once: EVP_Q_mac()
+ * (what HMAC() is in OpenSSL 3) fetches the MAC and the digest by name
+ * under the library's global lock on every call, several times per
+ * registration. Freed when the thread exits.
+ */
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static bool mac_key_ok;
+
+static void mac_ctx_free(void *ctx)
+{
+    EVP_MAC_CTX_free(ctx);
+}
+
+static void mac_key_init(void)
+{
+    mac_key_ok = pthread_key_create(&mac_key, mac_ctx_free) == 0;
+}
+
+/* The calling thread's HMAC-SHA256 context, made on first use; NULL on OOM. */
+static EVP_MAC_CTX *thread_mac(void)
+{
+    EVP_MAC_CTX *ctx;
+    EVP_MAC *mac;
+    OSSL_PARAM params[2];
+
+    pthread_once(&mac_once, mac_key_init);
+    if (!mac_key_ok)
+        return NULL;
+    ctx = pthread_getspecific(mac_key);
+    if (ctx)
+        return ctx;
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
+        pthread_setspecific(mac_key, ctx) != 0) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* HMAC-SHA256 of a, or of a "\n" b when b is not NULL. Returns 0, or -1 (out unset). */
 static int hmac_sha256(const unsigned char *key, size_t key_len, const char *a, size_t a_len,
                        const char *b, size_t b_len, unsigned char out[SAS_MAC_SIZE])
 {
     static const unsigned char empty_key[1];
-    unsigned int n = 0;
-    unsigned char *msg;
-    size_t msg_len = a_len + (b ? 1 + b_len : 0);
+    unsigned char mac[SAS_MAC_SIZE];
+    EVP_MAC_CTX *ctx = thread_mac();
+    size_t n = 0;
     int rc = -1;
 
-    if (key_len > INT_MAX)
+    if (!ctx || key_len > INT_MAX)
         return -1;
-    msg = malloc(msg_len + 1);
-    if (!msg)
-        return -1;
-    memcpy(msg, a, a_len);
-    if (b) {
-        msg[a_len] = '\n';
-        memcpy(msg + a_len + 1, b, b_len);
-    }
-    if (HMAC(EVP_sha256(), key_len ? key : empty_key, (int)key_len, msg, msg_len, out, &n) &&
-        n == SAS_MAC_SIZE)
+    /* Every call re-keys the context, so nothing of the previous key is used. */
+    if (EVP_MAC_init(ctx, key_len ? key : empty_key, key_len, NULL) == 1 &&
+        EVP_MAC_update(ctx, (const unsigned char *)a, a_len) == 1 &&
+        (!b || (EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
+                EVP_MAC_update(ctx, (const unsigned char *)b, b_len) == 1)) &&
+        EVP_MAC_final(ctx, mac, &n, sizeof(mac)) == 1 && n == SAS_MAC_SIZE) {
+        memcpy(out, mac, SAS_MAC_SIZE);
         rc = 0;
-    free(msg);
+    }
+    /* Keys are wiped after use: the context keeps only the state of an empty key. */
+    EVP_MAC_init(ctx, empty_key, 0, NULL);
+    OPENSSL_cleanse(mac, sizeof(mac));
     return rc;
 }
 
