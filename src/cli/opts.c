@@ -121,8 +121,17 @@ static void group_help(FILE *f, const char *group, const char *summary, const st
                        size_t nsubs)
 {
     fprintf(f, "usage: dpsctl %s <subcommand> [options]\n\n%s\n\nSubcommands:\n", group, summary);
-    for (size_t i = 0; i < nsubs; i++)
-        fprintf(f, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    for (size_t i = 0; i < nsubs; i++) {
+        /* a summary of several lines stays in its column */
+        const char *line = subs[i].summary, *nl;
+
+        fprintf(f, "  %-10s ", subs[i].name);
+        while ((nl = strchr(line, '\n'))) {
+            fprintf(f, "%.*s\n%13s", (int)(nl - line), line, "");
+            line = nl + 1;
+        }
+        fprintf(f, "%s\n", line);
+    }
     fprintf(f, "\nRun 'dpsctl %s <subcommand> --help' for its options.\n", group);
 }
 
