@@ -35,6 +35,7 @@ struct ca_route_arg {
 
 struct ca_api {
     struct api_stores stores;
+    int64_t code_ttl; /* seconds a verification code stays usable */
     struct http_route routes[NROUTES];
     struct ca_route_arg args[NROUTES];
 };
@@ -45,6 +46,7 @@ struct ca_call {
     struct store *store;
     struct auth_identity who;
     const char *name; /* decoded {name}, or NULL for the list */
+    int64_t code_ttl; /* the API's verification code lifetime, seconds */
 };
 
 /* ---- errors ---- */
@@ -585,7 +587,7 @@ static void op_code(struct ca_call *k)
     make_code(code);
     json_object_set_new(d.root, "verification",
                         json_pack("{s:s,s:I}", "code", code, "expiresMs",
-                                  (json_int_t)(now_ms() + (int64_t)CA_API_CODE_TTL * 1000)));
+                                  (json_int_t)(now_ms() + k->code_ttl * 1000)));
     rc = write_with_audit(k, "generateVerificationCode", d.root, o.etag, false, &stored, &err);
     if (rc == DPS_ERR_PRECONDITION)
         rc = dps_error_set(&err, DPS_ERR_PRECONDITION,
@@ -693,7 +695,8 @@ out:
 static void handle(struct http_request *req, void *arg)
 {
     const struct ca_route_arg *ra = arg;
-    struct ca_call k = {.req = req, .name = http_request_param(req, "name")};
+    struct ca_call k = {
+        .req = req, .name = http_request_param(req, "name"), .code_ttl = ra->api->code_ttl};
     struct dps_error err = {0};
     int rc;
 
@@ -748,6 +751,7 @@ int ca_api_new(const struct config *cfg, struct ca_api **out, struct dps_error *
         free(api);
         return rc;
     }
+    api->code_ttl = cfg->verification_code_ttl > 0 ? cfg->verification_code_ttl : CA_API_CODE_TTL;
     for (size_t i = 0; i < NROUTES; i++) {
         api->args[i] = (struct ca_route_arg){api, table[i].op};
         api->routes[i] =

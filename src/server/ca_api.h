@@ -25,7 +25,7 @@
 #define CA_API_NAME_MAX 64
 /* CA certificates kept at most (Azure allows 25 per service; dpsd is more generous). */
 #define CA_API_CERTS_MAX 100
-/* Seconds a verification code stays usable. */
+/* Seconds a verification code stays usable when cfg->verification_code_ttl is unset (0). */
 #define CA_API_CODE_TTL 3600
 /* Random bytes in a verification code; its text is twice as many upper-case hex digits. */
 #define CA_API_CODE_BYTES 32
@@ -36,7 +36,8 @@ struct ca_api;
  * Creates the certificates API for a server with cfg->workers workers. Each
  * worker opens its own store connection (cfg->store) on its first request.
  *
- * cfg: borrowed for the call; the store DSN and host name are copied.
+ * cfg: borrowed for the call; the store DSN and host name are copied, and
+ *      verification_code_ttl (seconds; 0: CA_API_CODE_TTL) is kept.
  * out: on DPS_OK, the API; free it with ca_api_free() after the server stopped.
  *
  * Returns: DPS_OK, or DPS_ERR_INVAL when cfg has no store or host name.

@@ -8,6 +8,8 @@
 #include "core/common.h"
 #include "server/config.h"
 
+#include "server/region.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +24,7 @@ enum dtype {
     T_DURATION, /* seconds, with an optional s/m/h suffix */
     T_ENUM,     /* one of a '|'-separated list of words, stored as its index */
     T_HUB,      /* HOST[,weight=N][,location=L][,apply=true|false] */
+    T_REGION,   /* CIDR=LOCATION */
 };
 
 enum dflags {
@@ -73,6 +76,12 @@ static const struct directive directives[] = {
      "(`true` or `false`, default `true`) is its applyAllocationPolicy: a hub with "
      "`apply=false` receives only devices whose enrollment names it in `iotHubs`. In the "
      "environment, separate several hubs with spaces."},
+    {"region", T_REGION, F(region), NULL, 0, 0, NULL, D_REPEAT, "CIDR=LOCATION",
+     "The region of the client networks in CIDR (IPv4 or IPv6, e.g. `10.1.0.0/16=westeurope`), "
+     "for the `geoLatency` allocation policy: a device connecting from CIDR goes to a linked "
+     "hub whose `location` is LOCATION (hashed among them), else hashed over all candidates. "
+     "The longest matching prefix wins. Repeat for several networks; in the environment, "
+     "separate them with spaces."},
     {"store", T_STRING, F(store), NULL, 0, 0, NULL, 0, "DSN",
      "Store to use: `sqlite:PATH` or `postgres:CONNINFO`. Default `sqlite:DATA_DIR/dpsd.db`."},
     {"workers", T_INT, F(workers), "0", 0, 1024, NULL, 0, "N",
@@ -94,6 +103,10 @@ static const struct directive directives[] = {
      0, "N", "Connections one worker accepts at once; further ones are closed at once."},
     {"max-body", T_SIZE, F(max_body), "96K", 1024, 64L * 1024 * 1024, NULL, 0, "BYTES",
      "Largest request body accepted (suffix `K` or `M` allowed); larger ones get 413."},
+    {"verification-code-ttl", T_DURATION, F(verification_code_ttl), "3600", 1, 7 * 86400, NULL, 0,
+     "SECONDS",
+     "How long a CA certificate's proof-of-possession verification code stays usable (suffix "
+     "`s`, `m` or `h` allowed)."},
     {"shutdown-timeout", T_DURATION, F(shutdown_timeout), "10", 0, 3600, NULL, 0, "SECONDS",
      "On SIGTERM or SIGINT, how long to let requests in flight finish before exiting."},
 };
@@ -348,6 +361,14 @@ static int apply(struct loader *ld, const struct directive *d, const char *value
         if (config_hub_parse(value, &h, &e) != DPS_OK)
             return dps_error_set(err, DPS_ERR_INVAL, "'%s': %s", d->name, e.msg);
         config_hub_release(&h);
+        break;
+    }
+    case T_REGION: {
+        struct region_rule r;
+        struct dps_error e;
+        if (region_rule_parse(value, &r, &e) != DPS_OK)
+            return dps_error_set(err, DPS_ERR_INVAL, "'%s': %s", d->name, e.msg);
+        region_rule_release(&r);
         break;
     }
     }

@@ -37,6 +37,7 @@ struct config {
     char *https_listen;            /* ADDR:PORT */
     char *mqtt_listen;             /* ADDR:PORT, stored only: MQTT is not served yet */
     struct config_list linked_hub; /* each HOST[,weight=N][,location=L][,apply=B], validated */
+    struct config_list region;     /* each CIDR=LOCATION (server/region.h), validated */
     char *store;                   /* DSN; defaults to sqlite:DATA_DIR/dpsd.db */
     long workers;                  /* 0 in the table means one per CPU; resolved by config_load */
     char *tls_cert;
@@ -45,8 +46,9 @@ struct config {
     long log_level;    /* enum log_level (server/log.h) */
     long idle_timeout; /* seconds */
     long max_connections_per_worker;
-    long max_body;         /* bytes */
-    long shutdown_timeout; /* seconds */
+    long max_body;              /* bytes */
+    long verification_code_ttl; /* seconds a CA verification code stays usable */
+    long shutdown_timeout;      /* seconds */
 };
 
 /* One parsed `--linked-hub` value. */

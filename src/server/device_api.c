@@ -87,6 +87,7 @@ static void request_from_http(struct http_request *req, struct device_worker *w,
     pr->id_scope = http_request_param(req, "idScope");
     pr->registration_id = http_request_param(req, "registrationId");
     pr->chain = req->peer_chain;
+    pr->peer = req->peer;
     if (auth && *auth) {
         pr->sas_token = auth;
         pr->sas_len = strlen(auth);
@@ -270,7 +271,8 @@ int device_api_new(const struct config *cfg, const char *id_scope, struct device
         return dps_error_set(err, DPS_ERR_INVAL,
                              "the device api needs a store, a host name and an id scope");
     api = xcalloc(1, sizeof(*api));
-    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, NULL, &api->prov, err);
+    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, cfg->region.items,
+                       cfg->region.n, &api->prov, err);
     if (rc != DPS_OK) {
         free(api);
         return rc;

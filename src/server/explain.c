@@ -346,7 +346,8 @@ int explain_new(const struct config *cfg, const char *id_scope, struct explain *
         return dps_error_set(err, DPS_ERR_INVAL,
                              "the explain API needs a store, a host name and an id scope");
     e = xcalloc(1, sizeof(*e));
-    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, NULL, &e->prov, err);
+    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, cfg->region.items,
+                       cfg->region.n, &e->prov, err);
     if (rc != DPS_OK) {
         free(e);
         return rc;

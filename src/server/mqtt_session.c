@@ -552,6 +552,7 @@ static void provision_request_from(const struct mqtt_worker *w, const struct mqt
     pr->body = r->body ? r->body : "";
     pr->body_len = r->body ? r->body_len : 0;
     pr->api_version = r->api_version && *r->api_version ? r->api_version : NULL;
+    pr->peer = r->peer;
     pr->tracking_id = r->tracking_id;
     pr->cache = w->cache;
     pr->group_cache = w->groups;
@@ -696,7 +697,8 @@ int mqtt_service_new(const struct config *cfg, const char *id_scope, struct mqtt
     if (!cfg->store || !id_scope)
         return dps_error_set(err, DPS_ERR_INVAL, "the mqtt service needs a store and an id scope");
     svc = xcalloc(1, sizeof(*svc));
-    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, NULL, &svc->prov, err);
+    rc = provision_new(id_scope, cfg->linked_hub.items, cfg->linked_hub.n, cfg->region.items,
+                       cfg->region.n, &svc->prov, err);
     if (rc != DPS_OK) {
         free(svc);
         return rc;

@@ -19,6 +19,7 @@
 #include "server/ca_api.h"
 #include "server/committer.h"
 #include "server/config.h"
+#include "server/region.h"
 
 /* Sub-codes of the errors answered here (errorCode = status * 1000 + sub). */
 #define SUB_BAD_INPUT 4
@@ -31,7 +32,8 @@ struct provision {
     struct config_hub *hubs;
     struct linked_hub *views; /* borrow from hubs */
     size_t n_hubs;
-    char *region;
+    struct region_rule *regions;
+    size_t n_regions;
 };
 
 /* Warnings about stored objects that could not be read, for the trace. */
@@ -73,8 +75,9 @@ struct candidates {
     struct warnings warnings; /* about the individual enrollment */
 };
 
-int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, const char *region,
-                  struct provision **out, struct dps_error *err)
+int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs,
+                  char *const *region_specs, size_t n_regions, struct provision **out,
+                  struct dps_error *err)
 {
     struct provision *p;
     size_t i;
@@ -84,7 +87,6 @@ int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, c
         return dps_error_set(err, DPS_ERR_INVAL, "the id scope is required");
     p = xcalloc(1, sizeof(*p));
     p->id_scope = xstrdup(id_scope);
-    p->region = region && *region ? xstrdup(region) : NULL;
     p->hubs = xcalloc(n_hubs ? n_hubs : 1, sizeof(*p->hubs));
     p->views = xcalloc(n_hubs ? n_hubs : 1, sizeof(*p->views));
     for (i = 0; i < n_hubs; i++) {
@@ -100,6 +102,16 @@ int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, c
         p->views[i].apply_allocation_policy = p->hubs[i].apply;
     }
     p->n_hubs = n_hubs;
+    p->regions = xcalloc(n_regions ? n_regions : 1, sizeof(*p->regions));
+    for (i = 0; i < n_regions; i++) {
+        rc = region_rule_parse(region_specs[i], &p->regions[i], err);
+        if (rc != DPS_OK) {
+            p->n_regions = i;
+            provision_free(p);
+            return rc;
+        }
+    }
+    p->n_regions = n_regions;
     *out = p;
     return DPS_OK;
 }
@@ -115,7 +127,9 @@ void provision_free(struct provision *p)
     free(p->hubs);
     free(p->views);
     free(p->id_scope);
-    free(p->region);
+    for (i = 0; i < p->n_regions; i++)
+        region_rule_release(&p->regions[i]);
+    free(p->regions);
     free(p);
 }
 
@@ -889,7 +903,7 @@ static void allocate(const struct provision *p, const struct provision_request *
         .iot_hub_host_name = ec->iot_hub_host_name,
         .hubs = p->views,
         .n_hubs = p->n_hubs < ALLOCATE_HUBS_MAX ? p->n_hubs : ALLOCATE_HUBS_MAX,
-        .client_region = p->region,
+        .client_region = region_lookup(p->regions, p->n_regions, req->peer),
         .update_hub_assignment = ec->update_hub_assignment,
         .migrate_device_data = ec->migrate_device_data,
     };

@@ -48,16 +48,19 @@ struct provision_cache;
  * id_scope:   the service's ID scope ("0ne..."); copied.
  * hub_specs:  n_hubs linked hub specifications "HOST[,weight=N][,location=L][,apply=B]"
  *             (the --linked-hub directive); parsed and copied.
- * region:     the client network's region for geoLatency, or NULL when not
- *             configured (geoLatency then falls back to hashed); copied.
+ * region_specs: n_regions client network rules "CIDR=LOCATION" (the --region
+ *             directive, server/region.h) that give geoLatency a device's
+ *             region from its address; parsed and copied. None: geoLatency
+ *             falls back to hashed.
  * out:        on DPS_OK, the state; free with provision_free(). It may be
  *             read by every worker at once.
  *
- * Returns: DPS_OK, DPS_ERR_INVAL (no id scope, a bad hub specification:
- * the message names it), DPS_ERR_NOMEM.
+ * Returns: DPS_OK, DPS_ERR_INVAL (no id scope, a bad hub or region
+ * specification: the message names it), DPS_ERR_NOMEM.
  */
-int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs, const char *region,
-                  struct provision **out, struct dps_error *err);
+int provision_new(const char *id_scope, char *const *hub_specs, size_t n_hubs,
+                  char *const *region_specs, size_t n_regions, struct provision **out,
+                  struct dps_error *err);
 
 /* Frees p; NULL is a no-op. */
 void provision_free(struct provision *p);
@@ -75,6 +78,7 @@ struct provision_request {
     const char *body; /* the DeviceRegistration JSON; may be empty */
     size_t body_len;
     const char *api_version;    /* may be NULL */
+    const char *peer;           /* the client's "ADDR:PORT", for geoLatency; NULL when unknown */
     const char *tracking_id;    /* the request's tracking id (uuid), required */
     time_t now;                 /* 0: the current time */
     struct attest_cache *cache; /* the worker's trust store cache, or NULL */

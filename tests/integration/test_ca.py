@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: MIT
 """CA certificates against a real dpsd on loopback: upload, read, list, etags
 and delete; the proof of possession (success, wrong code, wrong signer,
-expired proof, reused code, tampered certificate, expired code is covered by
-the unit of time and left out); the ServiceConfig right; an enrollment group
+expired proof, reused code, tampered certificate, an expired code on a dpsd
+with --verification-code-ttl 1); the ServiceConfig right; an enrollment group
 with caReferences refusing devices until its CA is verified and accepting them
 after (devices register over HTTPS with a TLS client certificate); and the
 dpsctl ca flows end to end, prove included."""
 import base64
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Dpsd, Runner, error_of, scratch  # noqa: E402
@@ -233,13 +234,35 @@ def test_dpsctl_flows():
         assert sub in p.stdout, p.stdout
 
 
+def test_code_expiry():
+    # A dpsd whose verification codes live one second.
+    d2 = Dpsd(D.base, name="dpsd-ttl", extra=("--verification-code-ttl", "1"))
+    try:
+        d2.cert("create-root", "--subject", "CN=CA Ttl Root", "--out", "ttl-root")
+        r = d2.service("PUT", "/certificates/ttl-1", {"certificate": d2.read("ttl-root.pem")})
+        assert r.status in (200, 201), r
+        r = d2.service("POST", "/certificates/ttl-1/generateVerificationCode")
+        assert r.status == 200, r
+        code = r.json["properties"]["verificationCode"]
+        d2.cert("create-verification", "--ca", "ttl-root", "--code", code, "--out", "ttl-proof")
+        time.sleep(2.2)
+        r = d2.service("POST", "/certificates/ttl-1/verify",
+                       {"certificate": d2.read("ttl-proof.pem")})
+        error_of(r, 400, "expired", "generate a")
+        r = d2.service("GET", "/certificates/ttl-1")
+        assert r.json["properties"]["isVerified"] is False, r
+    finally:
+        d2.stop()
+
+
 def main():
     global D
     D = Dpsd(scratch("test_ca"))
     run = Runner()
     try:
         for t in [test_upload_read_list_delete, test_bad_uploads, test_rights,
-                  test_proof_of_possession, test_ca_references, test_dpsctl_flows]:
+                  test_proof_of_possession, test_ca_references, test_dpsctl_flows,
+                  test_code_expiry]:
             run.run(t)
     finally:
         rc = run.finish(D)

@@ -6,7 +6,8 @@ individual and derived-group registrations, the operation lookup, the
 registration record and the attempt history with its reasons, a negative
 matrix, and bad input (malformed JSON, oversized body, missing or mismatched
 ids, odd characters, a chain of 50 certificates, a 2 MB certificate) that
-must get a 4xx in the Azure shape, write nothing and leave dpsd healthy."""
+must get a 4xx in the Azure shape, write nothing and leave dpsd healthy; and
+linked hub options (apply=false) and --region rules driving geoLatency."""
 import base64
 import http.client
 import json
@@ -337,6 +338,52 @@ def test_attempts_need_rights():
     error_of(r, 401)
 
 
+def test_linked_hub_options_and_regions():
+    # A second dpsd: hubs in two locations, one with applyAllocationPolicy false, and the
+    # loopback network configured as westeurope.
+    d2 = Dpsd(D.base, name="dpsd-geo",
+              hubs=("hub-eu.example.net,location=westeurope",
+                    "hub-us.example.net,location=eastus,weight=5",
+                    "hub-off.example.net,apply=false,weight=1000"),
+              extra=("--region", "127.0.0.0/8=westeurope", "--region", "10.0.0.0/8=eastus"))
+    try:
+        keys = {}
+        for gid, policy in (("geo", "geoLatency"), ("hashed", "hashed")):
+            keys[gid] = base64.b64encode(os.urandom(64)).decode()
+            r = d2.service("PUT", "/enrollmentGroups/" + gid, {
+                "enrollmentGroupId": gid, "allocationPolicy": policy,
+                "attestation": {"type": "symmetricKey", "symmetricKey": {
+                    "primaryKey": keys[gid], "secondaryKey": keys[gid]}}})
+            assert r.status in (200, 201), r
+        for i in range(8):
+            rid = "geo-dev-%d" % i
+            r = d2.register(rid, token=sas("%s/registrations/%s" % (d2.scope, rid),
+                                           derive(keys["geo"], rid)))
+            assert r.status == 200, r
+            assert r.json["registrationState"]["assignedHub"] == "hub-eu.example.net", r
+        steps = "\n".join(d2.attempts("geo-dev-0")[0]["trace"]["steps"])
+        assert "client's region 'westeurope'" in steps, steps
+        # hashed: hub-off (apply=false) is never chosen in spite of its weight.
+        for i in range(8):
+            rid = "hashed-dev-%d" % i
+            r = d2.register(rid, token=sas("%s/registrations/%s" % (d2.scope, rid),
+                                           derive(keys["hashed"], rid)))
+            assert r.status == 200, r
+            assert r.json["registrationState"]["assignedHub"] != "hub-off.example.net", r
+        # Named in iotHubs, it is used.
+        key = base64.b64encode(os.urandom(32)).decode()
+        r = d2.service("PUT", "/enrollments/named-off", {
+            "registrationId": "named-off", "iotHubs": ["hub-off.example.net"],
+            "attestation": {"type": "symmetricKey", "symmetricKey": {
+                "primaryKey": key, "secondaryKey": key}}})
+        assert r.status in (200, 201), r
+        r = d2.register("named-off", token=sas("%s/registrations/named-off" % d2.scope, key))
+        assert r.status == 200, r
+        assert r.json["registrationState"]["assignedHub"] == "hub-off.example.net", r
+    finally:
+        d2.stop()
+
+
 def main():
     global D
     D = Dpsd(scratch("test_device_api"),
@@ -348,7 +395,7 @@ def main():
                      test_x509_negatives, test_x509_negatives_dates_forgery_case,
                      test_x509_disabled_individual_in_enabled_group, test_symmetric_key,
                      test_bad_input, test_dpsctl_register, test_dpsctl_registration_history,
-                     test_attempts_need_rights])
+                     test_attempts_need_rights, test_linked_hub_options_and_regions])
     finally:
         rc = run.finish(D)
     return rc

@@ -196,7 +196,7 @@ int main(void)
         return 1;
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     if (store_open(dsn, &writer, NULL) != DPS_OK || store_open(dsn, &reader, NULL) != DPS_OK ||
-        provision_new(SCOPE, hubs, 1, NULL, &prov, NULL) != DPS_OK)
+        provision_new(SCOPE, hubs, 1, NULL, 0, &prov, NULL) != DPS_OK)
         return 1;
     subtest("generation", test_generation);
     subtest("group cache", test_group_cache);

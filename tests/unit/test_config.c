@@ -123,6 +123,19 @@ static void test_validators(void)
     ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--linked-hub", "h,colour=red", NULL),
            DPS_ERR_INVAL);
     ok(strstr(err.msg, "colour") != NULL);
+    ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--region", "10.0.0.0/33=x", NULL),
+           DPS_ERR_INVAL);
+    ok(strstr(err.msg, "'region'") && strstr(err.msg, "prefix length"));
+    ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--verification-code-ttl", "0", NULL),
+           DPS_ERR_INVAL);
+    ok(strstr(err.msg, "'verification-code-ttl'") != NULL);
+    ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--region", "10.0.0.0/8=eastus", "--region",
+                "2001:db8::/32=westeurope", "--verification-code-ttl", "2m", NULL),
+           DPS_OK);
+    ok_int(cfg.region.n, 2);
+    ok_str(cfg.region.items[1], "2001:db8::/32=westeurope");
+    ok_int(cfg.verification_code_ttl, 120);
+    config_release(&cfg);
     ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--https-listen", "localhost", NULL),
            DPS_ERR_INVAL);
     ok_int(load(&cfg, NULL, &err, "--data-dir", "d", "--https-listen", "1.2.3.4:70000", NULL),

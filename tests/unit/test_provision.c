@@ -136,7 +136,7 @@ static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, 
     const json_t *state;
     int rc = -1;
 
-    if (provision_new(SCOPE, hubs, n, NULL, &p, NULL) != DPS_OK ||
+    if (provision_new(SCOPE, hubs, n, NULL, 0, &p, NULL) != DPS_OK ||
         provision_register(p, &req, &res) != DPS_OK || res.status != 200)
         goto out;
     state = json_object_get(res.body, "registrationState");
@@ -183,7 +183,7 @@ int main(void)
         return 1;
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     if (store_open(dsn, &st, NULL) != DPS_OK || store_enrollment_put(st, &put, NULL, NULL) ||
-        provision_new(SCOPE, hubs, 1, NULL, &prov, NULL) != DPS_OK)
+        provision_new(SCOPE, hubs, 1, NULL, 0, &prov, NULL) != DPS_OK)
         return 1;
     subtest("assigned and operation", test_assigned_and_operation);
     subtest("denied is recorded", test_denied_is_recorded);
