@@ -12,7 +12,7 @@ const path = require('node:path');
 const { startDpsd, dpsctl, runChild } = require('./lib/dpsd');
 
 test('service SDK scenario against dpsd', async () => {
-  const d = await startDpsd('service-interop');
+  const d = await startDpsd('service-interop', ['--linked-hub', 'hub-a.example.net']);
   let stopped = false;
   try {
     const pki = path.join(d.dir, 'pki');
@@ -26,6 +26,8 @@ test('service SDK scenario against dpsd', async () => {
       NODE_EXTRA_CA_CERTS: d.ca,
       DPS_CONNECTION_STRING: d.connectionString,
       DPS_PKI: pki,
+      DPS_ID_SCOPE: d.idScope,
+      DPS_CA: d.ca,
     });
     process.stdout.write(r.stdout);
     assert.strictEqual(r.code, 0, `scenario failed:\n${r.stdout}\n${r.stderr}\n-- dpsd --\n${d.stderr()}`);

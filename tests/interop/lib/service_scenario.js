@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The service scenario run by service.test.js in a child process (it needs
 // NODE_EXTRA_CA_CERTS at start-up). Environment: DPS_CONNECTION_STRING,
-// DPS_PKI (folder with inter.pem, root.pem, interop-x509.pem). Prints one
-// line per step; exits non-zero on the first failure.
+// DPS_PKI (folder with inter.pem, root.pem, interop-x509.pem), DPS_ID_SCOPE
+// and DPS_CA (dpsd's ID scope and TLS root, for a device registered with
+// dpsctl). Prints one line per step; exits non-zero on the first failure.
 'use strict';
 
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ProvisioningServiceClient } = require('azure-iot-provisioning-service');
+const { dpsctl } = require('./dpsd');
 
 const cs = process.env.DPS_CONNECTION_STRING;
 const pki = process.env.DPS_PKI;
@@ -170,6 +172,20 @@ async function main() {
       const res = await bulk({ mode: 'delete', enrollments: ids.slice(i, i + 10).map((registrationId) => ({ registrationId })) });
       assert.strictEqual(res.isSuccessful, true, JSON.stringify(res));
     }
+  });
+
+  await step('registration state of a registered device: read, then delete', async () => {
+    dpsctl(['register', '--id-scope', process.env.DPS_ID_SCOPE, '--registration-id', 'interop-sym',
+      '--symmetric-key', keys.primaryKey, '--global-endpoint', 'localhost', '--ca-file', process.env.DPS_CA]);
+    const { responseBody: r } = await client.getDeviceRegistrationState('interop-sym');
+    assert.strictEqual(r.registrationId, 'interop-sym');
+    assert.strictEqual(r.status, 'assigned');
+    assert.strictEqual(r.assignedHub, 'hub-a.example.net');
+    assert.strictEqual(r.deviceId, 'interop-sym');
+    assert.ok(r.etag, JSON.stringify(r));
+    const stale = await rejection(client.deleteDeviceRegistrationState('interop-sym', '"stale"'));
+    assert.strictEqual(stale.response && stale.response.statusCode, 412, String(stale));
+    await client.deleteDeviceRegistrationState(r);
   });
 
   await step('registration states: missing one is 404, a group query is empty', async () => {
