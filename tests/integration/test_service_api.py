@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """The service API against a real dpsd on loopback: every route, PUT/GET/DELETE
 semantics with etags, secrets only where they belong, computed X.509 info,
-validation messages, paging, bulk, odd ids, SAS authentication and policy
+validation messages, paging (enrollments and a group's registration states),
+bulk, odd ids, SAS authentication and policy
 rights, and durability across SIGKILL."""
 import base64
 import hashlib
@@ -24,8 +25,8 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 def start(name, data_dir=None):
-    """A dpsd with no linked hub: the service API needs none."""
-    return Dpsd(BASE, name, data_dir=data_dir, hubs=())
+    """A dpsd with one linked hub, for the devices whose registration states are read."""
+    return Dpsd(BASE, name, data_dir=data_dir, hubs=("hub-a.example.net",))
 
 
 def token(d, key=None, policy=None, se=None, sr=None):
@@ -332,6 +333,46 @@ def test_registrations():
     assert r.status == 200 and r.json == [], r
 
 
+def test_registration_query_paging():
+    c = client(D)
+    r = c.call("PUT", "/enrollmentGroups/reg-grp", {"enrollmentGroupId": "reg-grp",
+                                                     "attestation": {"type": "symmetricKey"}})
+    assert r.status == 200, r
+    gk = r.json["attestation"]["symmetricKey"]["primaryKey"]
+    rids = ["reg-dev-%d" % i for i in range(5)]
+    for rid in rids:
+        a = D.register(rid, token=D.device_token(rid, group_key=gk))
+        assert a.status == 200 and a.json["status"] == "assigned", a
+    for size in (2, 5, 100):
+        seen, cont, pages = [], None, 0
+        while True:
+            h = {"x-ms-max-item-count": str(size)}
+            if cont:
+                h["x-ms-continuation"] = cont
+            q = c.call("POST", "/registrations/reg-grp/query", {"query": "*"}, h)
+            assert q.status == 200 and q.headers["x-ms-item-type"] == "DeviceRegistration", q
+            assert all(x["enrollmentGroupId"] == "reg-grp" and x["status"] == "assigned"
+                       for x in q.json), q
+            pages += 1
+            seen += [x["registrationId"] for x in q.json]
+            cont = q.headers.get("x-ms-continuation")
+            if not cont:
+                break
+            assert len(q.json) == size, (size, q)
+        assert sorted(seen) == rids and len(seen) == 5, (size, seen)
+        assert pages == (5 + size - 1) // size, (size, pages)
+    # a stale etag is refused, the record's own etag deletes it
+    rec = c.call("GET", "/registrations/reg-dev-0")
+    error_of(c.call("DELETE", "/registrations/reg-dev-0", headers={"If-Match": '"stale"'}), 412)
+    d = c.call("DELETE", "/registrations/reg-dev-0", headers={"If-Match": rec.json["etag"]})
+    assert d.status == 204, d
+    for rid in rids[1:]:
+        assert c.call("DELETE", "/registrations/" + rid).status == 204
+    q = c.call("POST", "/registrations/reg-grp/query", {"query": "*"})
+    assert q.json == [] and "x-ms-continuation" not in q.headers, q
+    assert c.call("DELETE", "/enrollmentGroups/reg-grp").status == 204
+
+
 def test_auth_failures():
     c = client(D)
     now = time.time()
@@ -448,7 +489,8 @@ def main():
     try:
         run.run_all([test_enrollment_crud_and_etags, test_group_x509_info_and_encodings,
                      test_validation_messages, test_odd_ids, test_bulk, test_paging,
-                     test_registrations, test_auth_failures, test_policies_and_rights,
+                     test_registrations, test_registration_query_paging, test_auth_failures,
+                     test_policies_and_rights,
                      test_audit_rows, test_keep_alive, test_durability])
     finally:
         rc = run.finish(D, base=BASE)
