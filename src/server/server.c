@@ -588,8 +588,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
-    if (what & BEV_EVENT_CONNECTED)
+    if (what & BEV_EVENT_CONNECTED) {
+        /*
+         * Acknowledge the client's last handshake flight now. The server
+         * sends nothing after it (no session tickets), so the ACK would
+         * wait for the delayed-ACK timer (40 ms), and a client whose
+         * Nagle holds its request until that ACK (most device stacks do
+         * not set TCP_NODELAY) would wait with it.
+         */
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_QUICKACK, &(int){1}, sizeof(int));
         return;
+    }
     if ((what & BEV_EVENT_TIMEOUT) && c->pending && !c->close_after_write) {
         /* Waiting on our own handler is not the client being idle. */
         bufferevent_enable(bev, EV_READ | EV_WRITE);
