@@ -28,6 +28,7 @@ struct cli_command {
 /* Prints "dpsctl: " and the message to stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The groups' entry points, as described at the top: an enum cli_exit status. */
 int cmd_cert(int argc, char **argv);
 int cmd_enrollment_group(int argc, char **argv);
 int cmd_enrollment(int argc, char **argv);

@@ -242,6 +242,7 @@ struct store_attempt_list {
     size_t n;
 };
 
+/* Releases every item, frees the array and zeroes list; list may be NULL. */
 void store_attempt_list_release(struct store_attempt_list *list);
 
 /*
@@ -334,6 +335,7 @@ struct store_policy_list {
     size_t n;
 };
 
+/* Releases every item and wipes their keys, frees the array and zeroes list; list may be NULL. */
 void store_policy_list_release(struct store_policy_list *list);
 
 /*
@@ -425,6 +427,7 @@ struct store_audit_list {
     size_t n;
 };
 
+/* Releases every item, frees the array and zeroes list; list may be NULL. */
 void store_audit_list_release(struct store_audit_list *list);
 
 /*
