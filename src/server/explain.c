@@ -8,6 +8,9 @@
 #include "core/common.h"
 #include "server/explain.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -74,6 +77,7 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
     pr.sas_len = in->sas_token ? strlen(in->sas_token) : 0;
     pr.body = "";
     pr.tracking_id = in->tracking_id;
+    pr.peer = in->peer;
     pr.now = in->now;
     pr.store = s;
 
@@ -234,7 +238,8 @@ static void handle(struct http_request *req, void *arg)
     struct dps_error err = {0};
     struct store *s;
     json_t *body = NULL, *out = NULL;
-    const char *chain_pem, *id, *key, *token;
+    const char *chain_pem, *id, *key, *token, *addr;
+    unsigned char abuf[16];
     char *cn = NULL, *made = NULL;
     bool bad = false;
     int forms, rc;
@@ -269,12 +274,18 @@ static void handle(struct http_request *req, void *arg)
     id = member_string(body, "registrationId", &bad);
     key = member_string(body, "symmetricKey", &bad);
     token = member_string(body, "sasToken", &bad);
+    addr = member_string(body, "clientAddress", &bad);
     if (bad) {
         http_reply_error(req, 400, 4,
-                         "'certificateChain', 'registrationId', 'symmetricKey' and 'sasToken' "
-                         "must be non-empty strings");
+                         "'certificateChain', 'registrationId', 'symmetricKey', 'sasToken' and "
+                         "'clientAddress' must be non-empty strings");
         goto out;
     }
+    if (addr && inet_pton(AF_INET, addr, abuf) != 1 && inet_pton(AF_INET6, addr, abuf) != 1) {
+        http_reply_error(req, 400, 4, "'clientAddress' must be an IPv4 or IPv6 address");
+        goto out;
+    }
+    in.peer = addr;
     forms = !!chain_pem + !!key + !!token;
     if (forms != 1) {
         http_reply_error(req, 400, 4,

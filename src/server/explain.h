@@ -53,6 +53,7 @@ struct explain_input {
     const char *registration_id; /* required (for a chain: the id the device would send) */
     const char *sas_token;       /* the whole "SharedAccessSignature ..." text, or NULL */
     const char *tracking_id;     /* the explain request's tracking id, required */
+    const char *peer;            /* the device's address, for geoLatency regions; NULL: unknown */
     time_t now;                  /* 0: the current time */
 };
 

@@ -363,6 +363,16 @@ def test_linked_hub_options_and_regions():
             assert r.json["registrationState"]["assignedHub"] == "hub-eu.example.net", r
         steps = "\n".join(d2.attempts("geo-dev-0")[0]["trace"]["steps"])
         assert "client's region 'westeurope'" in steps, steps
+        # Explain takes the region from clientAddress, as the live path does from the peer.
+        for addr, hub in (("127.0.0.1", "hub-eu.example.net"), ("10.2.3.4", "hub-us.example.net")):
+            r = d2.service("POST", "/explain", {"registrationId": "geo-dev-0",
+                                                "symmetricKey": derive(keys["geo"], "geo-dev-0"),
+                                                "clientAddress": addr})
+            assert r.status == 200, r
+            assert r.json["assignedHub"] == hub, r.json
+        error_of(d2.service("POST", "/explain", {"registrationId": "geo-dev-0",
+                                                 "symmetricKey": keys["geo"],
+                                                 "clientAddress": "10.2.3"}), 400, "clientAddress")
         # hashed: hub-off (apply=false) is never chosen in spite of its weight.
         for i in range(8):
             rid = "hashed-dev-%d" % i
