@@ -59,7 +59,7 @@ static const struct {
     [OPT_SHOW_KEYS] = {"show-keys", ARG_NONE, NULL, "also print the symmetric keys"},
     [OPT_PAGE_SIZE] = {"page-size", ARG_VALUE, "N", "items per request (default: the server's)"},
     [OPT_MAX] = {"max", ARG_VALUE, "N", "stop after N items"},
-    [OPT_NAME] = {"name", ARG_VALUE, "NAME", "the shared access policy name"},
+    [OPT_NAME] = {"name", ARG_VALUE, "NAME", "the name of the policy or CA certificate"},
     [OPT_RIGHTS] = {"rights", ARG_VALUE, "LIST",
                     "comma-separated rights: ServiceConfig, EnrollmentRead, EnrollmentWrite, "
                     "RegistrationStatusRead, RegistrationStatusWrite"},
