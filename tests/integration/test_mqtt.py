@@ -7,7 +7,9 @@ SDK client never sends (QoS 0 publishes, an empty register payload,
 api-version), and what a broken or hostile client sends (malformed and
 truncated packets, a packet over the size limit, a first packet other than
 CONNECT, other subscription filters, QoS 2, unknown topics, a bad SAS, no
-CONNECT at all). dpsd must answer exactly as dps-protocol.md §5 says, close
+CONNECT at all), and every limit (packet size, topic length, connect
+timeout, keep-alive x 1.5, requests outstanding, connections per worker).
+dpsd must answer exactly as dps-protocol.md §5 says, close
 only the offending connection and stay healthy after each."""
 import base64
 import hashlib
@@ -416,6 +418,86 @@ def test_violations_close_only_that_connection():
     healthy()
 
 
+def test_limits_close_only_that_connection():
+    # Each limit of issue 6 item 5 on a live connection: the offender is
+    # closed and the log says why; a bystander keeps its session.
+    sym_individual("mq-lim")
+    bystander = session("mq-lim", token("mq-lim"))
+    # A topic over 512 bytes.
+    c = session("mq-lim", token("mq-lim"))
+    c.send(publish(REG + "t" * 600, b"", 0))
+    assert c.closed()
+    assert "PUBLISH 'topic' is %d bytes, over the limit of 512" % (len(REG) + 600) in D.log(), D.log()[-2000:]
+    # More than 8 requests outstanding: registrations are answered once
+    # durable, so 20 in one write leave the ninth outstanding with eight.
+    c = session("mq-lim", token("mq-lim"))
+    c.send(b"".join(publish(REG + "f-%d" % i, b"", 1, i + 1) for i in range(20)))
+    while c.read() is not None:
+        pass
+    assert "more than 8 requests outstanding" in D.log(), D.log()[-2000:]
+    # Keep-alive 2 s: closed after 3 s (one and a half times) without a packet.
+    c = session("mq-lim", token("mq-lim"), keep_alive=2)
+    time.sleep(1.5)
+    c.send(b"\xc0\x00")  # a PINGREQ restarts the clock
+    assert c.read() == (13, 0, b"")
+    t0 = time.time()
+    assert c.closed()
+    took = time.time() - t0
+    assert 2.5 <= took <= 6, took
+    assert "nothing received for 3 s (keep-alive)" in D.log(), D.log()[-2000:]
+    bystander.send(publish(REG + "b", b"", 0))
+    assert response(bystander)[1] == 200
+    bystander.close()
+    healthy()
+
+
+def test_connections_per_worker():
+    # One worker with room for two connections: a third is closed at once and
+    # logged; the two keep working, and a place freed is taken again.
+    d = Dpsd(BASE, name="dpsd-conns", mqtt=True,
+             extra=["--workers", "1", "--max-connections-per-worker", "2"])
+    try:
+        ctx = ssl.create_default_context(cafile=d.ca)
+
+        probe = connect("conn-probe", "%s/registrations/conn-probe/api-version=x" % d.scope)
+
+        def served():
+            """A TLS connection whose CONNECT got its CONNACK, or None when refused."""
+            raw = socket.create_connection(("127.0.0.1", d.mqtt_port), timeout=10)
+            try:
+                s = ctx.wrap_socket(raw, server_hostname="localhost")
+                s.sendall(probe)
+                if s.recv(4) == b"\x20\x02\x00\x00":
+                    return s
+                s.close()
+            except (ssl.SSLError, OSError):
+                raw.close()
+            return None
+
+        def served_soon():
+            # The start-up probes and closed connections leave once dpsd sees them go.
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                s = served()
+                if s:
+                    return s
+                time.sleep(0.1)
+            raise AssertionError("no connection served: " + d.log()[-2000:])
+
+        first = served_soon()
+        second = served_soon()
+        assert served() is None, "a third connection was served"
+        assert "connection refused: 2 connections open" in d.log(), d.log()[-2000:]
+        # The two still work; once one leaves, its place is taken again.
+        second.sendall(b"\xc0\x00")
+        assert second.recv(2) == b"\xd0\x00"
+        first.close()
+        served_soon().close()
+        second.close()
+    finally:
+        assert d.stop() == 0, d.log()[-2000:]
+
+
 def test_other_filters_refused():
     sym_individual("mq-dev-7")
     c = Client()
@@ -580,6 +662,15 @@ def test_busy_mqtt_port_is_a_startup_error():
     assert p.returncode != 0, p
     assert "'mqtt-listen': cannot listen on '127.0.0.1:%d'" % port in p.stderr, p.stderr
     assert "in use" in p.stderr, p.stderr
+
+
+def test_log_holds_no_sas_token():
+    # Last: after every CONNECT above (accepted, refused, malformed, a second
+    # CONNECT, at debug level), no SAS token or its signature is in the log.
+    log = D.log()
+    assert "mqtt: closing the connection" in log and "connected (keep-alive" in log
+    for secret in ("SharedAccessSignature", "sig=", "skn=", SYM_KEY):
+        assert secret not in log, secret
 
 
 def main():
