@@ -99,7 +99,6 @@ int main(int argc, char **argv)
     }
     device_api_set_committer(device, committer);
     device_api_add_routes(device, router);
-    /* The service API and device API route tables are added here. */
     if ((rc = portal_new(&cfg, dd.id_scope, &portal, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
@@ -127,6 +126,7 @@ int main(int argc, char **argv)
         log_msg(LOG_INFO, "MQTT (device API) on mqtts://%s", server_mqtt_address(srv));
     log_msg(LOG_INFO, "MQTT over WebSocket on wss://%s/$iothub/websocket",
             server_https_address(srv));
+    log_msg(LOG_INFO, "portal on https://%s/portal", server_https_address(srv));
     log_msg(LOG_INFO, "TLS root for clients: %s", dd.tls_ca);
     log_msg(LOG_INFO, "ID scope: %s", dd.id_scope);
     /* Printed on purpose, on standard output only, never through the log. */
