@@ -5,7 +5,8 @@
 // uploading a PEM with its thumbprint shown, the registration and certificate
 // views, a device registered against a group made in the UI shown under
 // Registration records, a refused device's reason in the attempt history, and
-// the security headers. Screenshots of each view go to
+// the security headers, the portal used with the keyboard alone, and no
+// request of the page to another host than dpsd. Screenshots of each view go to
 // $DPS_BUILD_DIR/screenshots/.
 //
 // The browser context sets ignoreHTTPSErrors: dpsd's development CA is not in
@@ -68,6 +69,13 @@ before(async () => {
   page.on('requestfailed', (r) => {
     const why = (r.failure() || {}).errorText;
     if (why !== 'net::ERR_ABORTED') failedRequests.push(`${r.method()} ${r.url()}: ${why}`);
+  });
+  // Air-gapped: every request of the page goes to dpsd itself, never to a CDN or another host.
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (!['data:', 'blob:', 'about:'].includes(u.protocol) && u.host !== 'localhost') {
+      failedRequests.push(`${r.method()} ${r.url()}: a request to another host than dpsd`);
+    }
   });
   page.on('console', (m) => { if (m.type() === 'error') console.error(`# console error: ${m.text()}`); });
   page.on('pageerror', (e) => { throw e; });
@@ -484,4 +492,78 @@ test('sign out forgets the key', async () => {
   await page.click('#sign-out');
   await page.locator('#connection-string').waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
+
+/* Presses Tab until the focused element matches selector; fails after max presses. */
+async function tabTo(selector, max = 200) {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((sel) => !!document.activeElement && document.activeElement.matches(sel), selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail(`'${selector}' is not reachable with the Tab key`);
+}
+
+test('keyboard alone: sign in, the overview, find a group by id, page the list, open and cancel a deletion', async () => {
+  for (let i = 0; i < 12; i++) {
+    const id = `page-group-${String(i).padStart(2, '0')}`;
+    const r = await request(dpsd, 'PUT', `/enrollmentGroups/${id}`, { body: { enrollmentGroupId: id, attestation: { type: 'symmetricKey' } } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  // Signed out (the test before): the sign-in form, its fields labelled and the text area focused.
+  await open('');
+  await page.locator('#connection-string').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'connection-string');
+  for (const id of ['connection-string', 'policy-name', 'policy-key']) {
+    assert.equal(await page.locator(`label[for="${id}"]`).count(), 1, `a label for #${id}`);
+  }
+  await shot('signin');
+  await page.keyboard.type(dpsd.connectionString);
+  await tabTo('#sign-in');
+  await page.keyboard.press('Enter');
+  await page.locator('#id-scope').waitFor();
+  await page.locator('section[aria-labelledby="ov-failed"] h2 ~ *').first().waitFor();
+
+  await tabTo('#nav a[data-nav="enrollments"]');
+  await page.keyboard.press('Enter');
+  await page.locator('#tab-groups[aria-selected="true"]').waitFor();
+  await tabTo('#search');
+  await page.keyboard.type('no-such-group');
+  await page.keyboard.press('Enter');
+  await page.locator('[role="alert"]', { hasText: "No enrollment group with id 'no-such-group'." }).waitFor();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('kept-group');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/enrollments\/groups\/kept-group$/);
+  await page.locator('main h1', { hasText: 'kept-group' }).waitFor();
+
+  // Paged: 10 a page, Next and Previous by keyboard.
+  await open('#/enrollments/groups');
+  await page.locator('a', { hasText: 'kept-group' }).waitFor();
+  await page.selectOption('#page-size', '10');
+  await page.locator('text=Page 1').waitFor();
+  assert.equal(await page.locator('tbody tr').count(), 10);
+  await page.locator('#page-next:not([disabled])').waitFor();
+  await page.focus('#page-size');
+  await tabTo('#page-next');
+  await page.keyboard.press('Enter');
+  await page.locator('text=Page 2').waitFor();
+  await page.locator('#page-prev:not([disabled])').waitFor();
+  await page.focus('#page-prev');
+  await page.keyboard.press('Enter');
+  await page.locator('text=Page 1').waitFor();
+
+  // The confirmation dialog: opened with Enter, focus on Cancel, closed with Escape.
+  await open('#/enrollments/groups');
+  await page.selectOption('#page-size', '100');
+  await page.locator('button[data-delete="kept-group"]').waitFor();
+  await page.focus('#search');
+  await tabTo('button[data-delete="kept-group"]');
+  await page.keyboard.press('Enter');
+  await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-cancel');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-ok');
+  await page.keyboard.press('Escape');
+  await page.locator('dialog#confirm').waitFor({ state: 'hidden' });
+  assert.equal((await request(dpsd, 'GET', '/enrollmentGroups/kept-group')).status, 200);
 });
