@@ -452,7 +452,7 @@ function table(headers, rows, caption, stack = false) {
       : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'Nothing here yet.')))));
 }
 
-// A paged list of query results with Previous/Next over x-ms-continuation.
+// A paged list of query results with Previous/Next over x-ms-continuation; on a phone its rows stack as cards.
 function pagedList(main, { path, columns, row, label, emptyText, onNotFound }) {
   const state = { stack: [null], size: 20 };
   const holder = h('div', { 'aria-live': 'polite', 'aria-busy': 'false' });
@@ -469,7 +469,7 @@ function pagedList(main, { path, columns, row, label, emptyText, onNotFound }) {
       const page = await queryPage(path, state.size, state.stack[state.stack.length - 1]);
       cont = page.continuation;
       const items = filter ? page.items.filter((x) => JSON.stringify(x).toLowerCase().includes(filter)) : page.items;
-      holder.replaceChildren(table(columns, items.map(row), label));
+      holder.replaceChildren(table(columns, items.map(row), label, true));
       if (!page.items.length && emptyText) holder.append(h('p', { class: 'muted' }, emptyText));
       where.textContent = `Page ${state.stack.length}`;
       prev.disabled = state.stack.length === 1;

@@ -483,6 +483,9 @@ test('the enrollment groups view on a phone', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await open('#/enrollments/groups');
   await page.locator('a', { hasText: 'ui-group' }).waitFor();
+  // Each row is a card: its Delete button is on the screen, not scrolled off to the right.
+  const del = await page.locator('button[data-delete="ui-group"]').boundingBox();
+  assert.ok(del && del.x >= 0 && del.x + del.width <= 390, `Delete at ${JSON.stringify(del)}`);
   await shot('enrollment-groups-phone');
   await page.setViewportSize({ width: 1280, height: 860 });
 });
