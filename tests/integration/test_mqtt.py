@@ -357,6 +357,11 @@ def test_x509_group():
 
 
 def test_connect_refusals():
+    # The client id matches the registration id of the user name in any case.
+    c = Client()
+    c.send(connect("MQ-Dev-1", user("mq-dev-1")))
+    connack(c)
+    c.close()
     # Client id other than the registration id of the user name: 2.
     c = Client()
     c.send(connect("other", user("mq-dev-1")))
