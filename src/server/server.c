@@ -141,10 +141,35 @@ static bool conn_owed(const struct conn *c)
     return c->pending || (c->mqtt && mqtt_session_outstanding(c->mqtt) > 0);
 }
 
-/* Closes the socket; the struct lives on while an answer is still owed. */
-static void conn_close(struct conn *c)
+/*
+ * Sends TLS close_notify so that the peer can tell an orderly close from a
+ * truncated stream (OpenSSL 3 clients report "unexpected eof while
+ * reading" without it). Only after a completed handshake, with nothing
+ * queued before the alert, and never after a fatal TLS error; the peer's
+ * own close_notify is not awaited. The alert is one small record written
+ * straight to the socket; if the socket cannot take it, it is dropped.
+ */
+static void conn_send_close_notify(struct conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+    if (!ssl || !SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return;
+    ERR_set_mark();
+    SSL_shutdown(ssl);
+    ERR_pop_to_mark();
+}
+
+/*
+ * Closes the socket, first sending close_notify when notify is set (an
+ * orderly close); the struct lives on while an answer is still owed.
+ */
+static void conn_close(struct conn *c, bool notify)
 {
     if (c->bev) {
+        if (notify)
+            conn_send_close_notify(c);
         bufferevent_free(c->bev);
         c->bev = NULL;
     }
@@ -300,7 +325,7 @@ static void conn_finish(struct conn *c)
     c->close_after_write = true;
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_close(c);
+        conn_close(c, true);
 }
 
 static void conn_set_read_timeout(struct conn *c, long seconds)
@@ -563,7 +588,7 @@ static void conn_process(struct conn *c)
     }
     if (c->bev && c->w->draining && !c->pending && !c->close_after_write &&
         http_reader_idle(c->reader))
-        conn_close(c);
+        conn_close(c, true);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -581,12 +606,13 @@ static void on_write(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
 
     if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        conn_close(c);
+        conn_close(c, true);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
+    SSL *ssl;
 
     if (what & BEV_EVENT_CONNECTED) {
         /*
@@ -618,8 +644,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         unsigned long e = bufferevent_get_openssl_error(bev);
         log_msg(LOG_DEBUG, "%s: connection error: %s", c->peer,
                 e ? ERR_reason_error_string(e) : strerror(EVUTIL_SOCKET_ERROR()));
+        conn_close(c, false);
+        return;
     }
-    conn_close(c);
+    /*
+     * An idle timeout is our orderly close; at end of file, answer the
+     * peer's close_notify, but not a bare TCP close (a fatal TLS error in
+     * OpenSSL 3, after which no alert may be sent).
+     */
+    ssl = bufferevent_openssl_get_ssl(bev);
+    conn_close(c, (what & BEV_EVENT_TIMEOUT) ||
+                      (ssl && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)));
 }
 
 static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
@@ -762,10 +797,10 @@ static void worker_stop(void *arg)
         next = c->next;
         /* An MQTT connection owed answers stays counted until they arrive (conn_owed()). */
         if (c->bev && c->proto != CONN_HTTP)
-            conn_close(c);
+            conn_close(c, true);
         else if (c->bev && !c->pending && !c->close_after_write && http_reader_idle(c->reader) &&
                  evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-            conn_close(c);
+            conn_close(c, true);
     }
     if (w->nconns == 0) {
         event_base_loopexit(w->base, NULL);

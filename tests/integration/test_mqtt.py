@@ -678,6 +678,22 @@ def test_log_holds_no_sas_token():
         assert secret not in log, secret
 
 
+def test_disconnect_sends_close_notify():
+    """After DISCONNECT dpsd ends TLS with close_notify: a strict client reads a clean
+    end of stream, not an unexpected EOF (an SSLEOFError with ragged EOFs reported)."""
+    sym_individual("mq-close-1")
+    c = session("mq-close-1", token("mq-close-1"))
+    c.s.suppress_ragged_eofs = False
+    c.send(b"\xe0\x00")  # DISCONNECT
+    try:
+        data = c.s.recv(16)
+    except ssl.SSLEOFError as e:
+        raise AssertionError("closed without close_notify: %s" % e)
+    finally:
+        c.close()
+    assert data == b"", data
+
+
 def main():
     global D
     D = Dpsd(BASE, mqtt=True, extra=["--log-level", "debug"])

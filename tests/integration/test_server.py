@@ -167,6 +167,59 @@ def test_keep_alive():
     assert r.status == 200 and c.sock is sock, "second request used a new connection"
 
 
+def strict_tls(d):
+    """A TLS socket to d that reports a close without close_notify as SSLEOFError."""
+    sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    return d.context().wrap_socket(sock, server_hostname="localhost",
+                                   suppress_ragged_eofs=False)
+
+
+def read_to_clean_close(s):
+    """Reads until the peer's close_notify; fails on an end of stream without it."""
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    except ssl.SSLEOFError as e:
+        raise AssertionError("closed without close_notify after %r: %s" % (data[:80], e))
+
+
+def test_close_notify():
+    # Connection: close: the reply, then close_notify.
+    s = strict_tls(main)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    data = read_to_clean_close(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data, data
+    # HTTP/1.0 without keep-alive closes the same way.
+    s = strict_tls(main)
+    s.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    assert read_to_clean_close(s).startswith(b"HTTP/1.1 200 ")
+    s.close()
+    # The idle timeout and a graceful shutdown close a keep-alive connection alike.
+    d = start("close-notify", extra=["--idle-timeout", "1"])
+    try:
+        s = strict_tls(d)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, headers, _ = Reader(s).response()
+        assert status == 200 and headers.get("connection") != "close", headers
+        t0 = time.monotonic()
+        assert read_to_clean_close(s) == b""
+        assert time.monotonic() - t0 < 5
+        s.close()
+        s = strict_tls(d)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert Reader(s).response()[0] == 200
+        d.proc.send_signal(signal.SIGTERM)
+        assert read_to_clean_close(s) == b""
+        s.close()
+    finally:
+        assert d.stop() == 0
+
+
 def test_get_with_body_and_pipelining():
     s = main.raw()
     req = (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -438,7 +491,7 @@ def main_():
     run = Runner()
     try:
         run.run_all([test_first_start_and_health, test_data_dir_contents, test_keep_alive,
-                     test_get_with_body_and_pipelining, test_expect_continue,
+                     test_close_notify, test_get_with_body_and_pipelining, test_expect_continue,
                      test_not_found_and_method, test_oversized_body, test_malformed_request,
                      test_secrets_not_logged, test_restart_keeps_identity,
                      test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
