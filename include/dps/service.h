@@ -46,6 +46,7 @@
 #ifndef DPS_SERVICE_H
 #define DPS_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dps/error.h"
@@ -226,6 +227,27 @@ int dps_registration_query(struct dps_service_client *c, const char *group_id,
 int dps_registration_attempts(struct dps_service_client *c, const char *registration_id,
                               const struct dps_query *q, struct dps_query_page *page,
                               struct dps_error *err);
+
+/*
+ * Reads one page of the registration attempts of every device, newest first:
+ * dpsd's extension (GET /attempts, right RegistrationStatusRead). With
+ * failed_only, only the attempts that did not end in an assignment (refused
+ * attestation, disabled or unknown enrollment, failed allocation): what an
+ * operator looks at first when devices do not come up, including devices
+ * that never got a registration record.
+ *
+ * failed_only: true for GET /attempts?failed=true, false for every attempt.
+ * q, page: as for dps_registration_attempts(); the items are the same
+ *   attempts, each naming its registrationId. Release the page with
+ *   dps_query_page_release().
+ *
+ * Returns: DPS_OK (an empty array when nothing matches); DPS_ERR_AUTH,
+ * DPS_ERR_FORBIDDEN (the policy lacks RegistrationStatusRead);
+ * DPS_ERR_NOT_FOUND (a server without the extension, such as Azure); the
+ * transport errors above.
+ */
+int dps_attempts_list(struct dps_service_client *c, bool failed_only, const struct dps_query *q,
+                      struct dps_query_page *page, struct dps_error *err);
 
 /*
  * ---- shared access policies (/policies): dpsd's extension ----

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpsctl registration: show, list (per enrollment group) and delete device
- * registration states, and read a device's attempt history, through libdps.
+ * registration states, read a device's attempt history and the recent failed
+ * attempts of every device, through libdps.
  */
 #include "core/common.h"
 #include "cli/cli.h"
@@ -167,9 +168,39 @@ static int reg_history(struct dps_service_client *c, const struct cli_args *a)
     return cli_list_pages(c, a, dps_registration_attempts, id, print_attempt);
 }
 
+/* Failed attempts shown without --max: the recent ones, not the whole history. */
+#define FAILURES_DEFAULT_MAX "20"
+
+/* dps_attempts_list() in the shape cli_list_pages() calls; arg is unused. */
+static int failures_page(struct dps_service_client *c, const char *arg, const struct dps_query *q,
+                         struct dps_query_page *page, struct dps_error *err)
+{
+    (void)arg;
+    return dps_attempts_list(c, true, q, page, err);
+}
+
+/* One failed attempt: the history's block under a line naming the device. */
+static void print_failure(const json_t *a)
+{
+    printf("%s\n", str(a, "registrationId") ? str(a, "registrationId") : "?");
+    print_attempt(a);
+}
+
+static int reg_failures(struct dps_service_client *c, const struct cli_args *a)
+{
+    struct cli_args capped = *a;
+
+    if (!capped.set[OPT_MAX]) {
+        capped.set[OPT_MAX] = true;
+        capped.val[OPT_MAX] = FAILURES_DEFAULT_MAX;
+    }
+    return cli_list_pages(c, &capped, failures_page, NULL, print_failure);
+}
+
 static const enum cli_opt show_opts[] = {OPT_REGISTRATION_ID, OPT_END};
 static const enum cli_opt list_opts[] = {OPT_GROUP, OPT_PAGE_SIZE, OPT_MAX, OPT_END};
 static const enum cli_opt history_opts[] = {OPT_REGISTRATION_ID, OPT_PAGE_SIZE, OPT_MAX, OPT_END};
+static const enum cli_opt failures_opts[] = {OPT_PAGE_SIZE, OPT_MAX, OPT_END};
 static const enum cli_opt delete_opts[] = {OPT_REGISTRATION_ID, OPT_ETAG, OPT_IF_MATCH, OPT_END};
 
 static const struct cli_sub subs[] = {
@@ -186,6 +217,15 @@ static const struct cli_sub subs[] = {
      "error carries a tracking id; find it here. --json prints the attempts as returned\n"
      "by GET /registrations/{id}/attempts (dpsd only).",
      history_opts, true, false, reg_history},
+    {"failures", "[--max N] [--page-size N] [options]",
+     "Show the recent failed registration attempts of every device, newest first (the\n"
+     "last " FAILURES_DEFAULT_MAX
+     " without --max), each under the device's registration id and with its\n"
+     "time, outcome, tracking id and decision trace. Devices refused at attestation have\n"
+     "no registration state: this is where they show. Follow one device with\n"
+     "'dpsctl registration history ID'. --json prints the attempts as returned by\n"
+     "GET /attempts?failed=true (dpsd only).",
+     failures_opts, false, false, reg_failures},
     {"delete", "--registration-id ID [--etag ETAG] [options]",
      "Delete a registration state; the device's next registration is a first one.\n"
      "The device stays in its IoT hub.",
@@ -196,6 +236,7 @@ int cmd_registration(int argc, char **argv)
 {
     return cli_group_run(
         "registration",
-        "Inspect and delete device registration states and read their attempt history.", subs,
-        ARRAY_SIZE(subs), argc, argv);
+        "Inspect and delete device registration states and read their attempt history\n"
+        "and the recent failures.",
+        subs, ARRAY_SIZE(subs), argc, argv);
 }

@@ -198,7 +198,7 @@ struct call {
     const char *method;
     const char *prefix; /* "/enrollments" */
     const char *id;     /* percent-encoded after prefix and '/'; NULL for none */
-    const char *suffix; /* "/attestationmechanism", "/query" or NULL */
+    const char *suffix; /* "/attestationmechanism", "/query", "?failed=true" or NULL */
     const char *body;   /* JSON; NULL for no body */
     size_t body_len;
     const char *if_match;
@@ -260,8 +260,9 @@ static int build_target(const struct dps_service_client *c, const struct call *k
     t = malloc(len);
     if (!t)
         goto out;
-    snprintf(t, len, "%s%s%s%s?api-version=%s", k->prefix, id ? "/" : "", id ? id : "",
-             k->suffix ? k->suffix : "", ver);
+    /* A suffix may carry its own query parameters ("?failed=true"). */
+    snprintf(t, len, "%s%s%s%s%sapi-version=%s", k->prefix, id ? "/" : "", id ? id : "",
+             k->suffix ? k->suffix : "", k->suffix && strchr(k->suffix, '?') ? "&" : "?", ver);
     *out = t;
     rc = DPS_OK;
 out:
@@ -583,6 +584,17 @@ int dps_registration_attempts(struct dps_service_client *c, const char *registra
 
     if (!registration_id)
         return dps_error_set(err, DPS_ERR_INVAL, "no registration id given");
+    k.query = q ? q : &first;
+    return call_page(c, &k, page, err);
+}
+
+int dps_attempts_list(struct dps_service_client *c, bool failed_only, const struct dps_query *q,
+                      struct dps_query_page *page, struct dps_error *err)
+{
+    static const struct dps_query first;
+    struct call k = {"GET", "/attempts", NULL, failed_only ? "?failed=true" : NULL,
+                     NULL,  0,           NULL, NULL};
+
     k.query = q ? q : &first;
     return call_page(c, &k, page, err);
 }

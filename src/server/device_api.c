@@ -32,7 +32,7 @@ struct device_api {
     char *hostname;
     struct device_worker *workers;
     size_t n_workers;
-    struct http_route routes[4];
+    struct http_route routes[5];
 };
 
 /* The worker's state, opened on first use; NULL (and a 500 sent) when the store cannot be opened.
@@ -206,18 +206,19 @@ static json_t *attempt_to_json(const struct store_attempt *a)
 }
 
 /*
- * GET /registrations/{registrationId}/attempts: newest first, paged with
+ * One page of attempts, newest first: those of registration_id, or of every
+ * device when it is NULL; only the failures with ?failed=true. Paged with
  * x-ms-max-item-count and x-ms-continuation (the id of the last attempt
  * shown), like the service API's queries. Needs RegistrationStatusRead.
  */
-static void handle_attempts(struct http_request *req, void *arg)
+static void reply_attempts(struct device_api *api, struct http_request *req,
+                           const char *registration_id)
 {
-    struct device_api *api = arg;
     struct device_worker *w = worker_state(api, req);
     struct store_attempt_list list = {0};
     struct auth_identity who;
     struct dps_error err = {0};
-    const char *id = http_request_param(req, "registrationId");
+    const char *failed = http_request_query(req, "failed");
     long limit, before;
     json_t *arr;
     char next[32];
@@ -235,14 +236,21 @@ static void handle_attempts(struct http_request *req, void *arg)
         http_reply_error(req, status, status == 401 ? 2 : 0, "%s", err.msg);
         return;
     }
-    if (regid_check(REGID_REGISTRATION, id, strlen(id), REGID_ALLOW_UPPER, &err) != DPS_OK) {
+    if (registration_id && regid_check(REGID_REGISTRATION, registration_id, strlen(registration_id),
+                                       REGID_ALLOW_UPPER, &err) != DPS_OK) {
         http_reply_error(req, 400, 4, "%s", err.msg);
+        return;
+    }
+    if (failed && strcmp(failed, "true") != 0 && strcmp(failed, "false") != 0) {
+        http_reply_error(req, 400, 4, "query parameter 'failed' must be true or false, not '%.32s'",
+                         failed);
         return;
     }
     limit = bounded(http_request_header(req, "x-ms-max-item-count"), DEVICE_API_ATTEMPTS_DEFAULT,
                     DEVICE_API_ATTEMPTS_MAX);
     before = bounded(http_request_header(req, "x-ms-continuation"), 0, INT32_MAX);
-    if (store_attempt_list(w->store, id, false, before, (size_t)limit, &list, &err) != DPS_OK) {
+    if (store_attempt_list(w->store, registration_id, failed && strcmp(failed, "true") == 0, before,
+                           (size_t)limit, &list, &err) != DPS_OK) {
         log_msg(LOG_ERROR, "device api: %s", err.msg);
         http_reply_error(req, 500, 0, "the attempt history could not be read");
         return;
@@ -259,6 +267,18 @@ static void handle_attempts(struct http_request *req, void *arg)
     http_reply_header(req, "x-ms-max-item-count", next);
     store_attempt_list_release(&list);
     http_reply_jansson(req, 200, arr);
+}
+
+/* GET /registrations/{registrationId}/attempts: one device's history. */
+static void handle_attempts(struct http_request *req, void *arg)
+{
+    reply_attempts(arg, req, http_request_param(req, "registrationId"));
+}
+
+/* GET /attempts: every device's history, for the operator's overview. */
+static void handle_all_attempts(struct http_request *req, void *arg)
+{
+    reply_attempts(arg, req, NULL);
 }
 
 int device_api_new(const struct config *cfg, const char *id_scope, struct device_api **out,
@@ -290,6 +310,7 @@ int device_api_new(const struct config *cfg, const char *id_scope, struct device
                                          handle_status_lookup, api};
     api->routes[3] = (struct http_route){"GET", "/registrations/{registrationId}/attempts",
                                          handle_attempts, api};
+    api->routes[4] = (struct http_route){"GET", "/attempts", handle_all_attempts, api};
     *out = api;
     return DPS_OK;
 }
@@ -301,8 +322,8 @@ void device_api_set_committer(struct device_api *api, struct committer *cm)
 
 void device_api_add_routes(struct device_api *api, struct http_router *router)
 {
-    /* The attempts route first: its literal first segment must win over {idScope}. */
-    http_router_add(router, &api->routes[3], 1);
+    /* The attempts routes first: their literal first segment must win over {idScope}. */
+    http_router_add(router, &api->routes[3], 2);
     http_router_add(router, api->routes, 3);
 }
 

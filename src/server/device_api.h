@@ -3,9 +3,10 @@
  * The device API over HTTPS (dps-protocol.md §4): the route table for
  * RegisterDevice, OperationStatusLookup and DeviceRegistrationStatusLookup
  * under /{idScope}/registrations/..., and the operator's view of the attempt
- * history, GET /registrations/{id}/attempts. The handlers only map HTTP onto
- * the registration service (server/provision.h) and back. See
- * docs/device-api.md for the wire contract.
+ * history: one device's, GET /registrations/{id}/attempts, and every
+ * device's, GET /attempts (?failed=true for the failures only). The
+ * handlers only map HTTP onto the registration service (server/provision.h)
+ * and back. See docs/device-api.md for the wire contract.
  */
 #ifndef DPS_SERVER_DEVICE_API_H
 #define DPS_SERVER_DEVICE_API_H

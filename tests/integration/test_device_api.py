@@ -338,6 +338,115 @@ def test_attempts_need_rights():
     error_of(r, 401)
 
 
+def all_attempts(failed, page_size=None):
+    """Every attempt of every device through GET /attempts, following the continuation."""
+    items, cont, pages = [], None, 0
+    while True:
+        h = {}
+        if page_size:
+            h["x-ms-max-item-count"] = str(page_size)
+        if cont:
+            h["x-ms-continuation"] = cont
+        r = D.service("GET", "/attempts" + ("?failed=true" if failed else ""), headers=h)
+        assert r.status == 200 and r.headers["x-ms-item-type"] == "RegistrationAttempt", r
+        assert isinstance(r.json, list), r
+        items += r.json
+        pages += 1
+        cont = r.headers.get("x-ms-continuation")
+        if not cont:
+            return items, pages
+        assert r.json and pages < 1000, r
+
+
+def test_attempts_of_every_device():
+    # fleet-ok registers; fleet-nobody has no enrollment and is refused at attestation,
+    # so it has an attempt but no registration record.
+    key = base64.b64encode(os.urandom(32)).decode()
+    r = D.service("PUT", "/enrollments/fleet-ok", {
+        "registrationId": "fleet-ok",
+        "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": key, "secondaryKey": key}}})
+    assert r.status in (200, 201), r
+    r = D.register("fleet-ok", token=D.device_token("fleet-ok", key))
+    assert r.status == 200 and r.json["status"] == "assigned", r
+    r = D.register("fleet-nobody", token=D.device_token("fleet-nobody", key))
+    error_of(r, 401)
+    no_record("fleet-nobody")
+    refused = D.attempts("fleet-nobody")[0]
+    ok = D.attempts("fleet-ok")[0]
+
+    failed, _ = all_attempts(True)
+    every, _ = all_attempts(False)
+    # Newest first, the same items as the per-device route.
+    assert failed[0] == refused, failed[0]
+    assert every[0] == refused and every[1] == ok, every[:2]
+    for lst in (failed, every):
+        ids = [a["attemptId"] for a in lst]
+        assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), ids
+    assert all(not a["success"] for a in failed), failed
+    assert ok["attemptId"] not in [a["attemptId"] for a in failed], failed
+    assert [a for a in every if not a["success"]] == failed
+    assert len(every) > len(failed) > 2, (len(every), len(failed))
+    assert {"dev-old", "sym-ind", "fleet-nobody"} <= {a["registrationId"] for a in failed}
+    assert refused["trace"]["summary"] and refused["trackingId"], refused
+    # failed=false is every attempt.
+    r = D.service("GET", "/attempts?failed=false")
+    assert r.status == 200 and r.json == every[:50], r
+    # Paging: two per page yields the same list; no continuation on the last page.
+    paged, pages = all_attempts(True, page_size=2)
+    assert paged == failed and pages == (len(failed) + 1) // 2 + (len(failed) % 2 == 0), pages
+    r = D.service("GET", "/attempts?failed=true", headers={"x-ms-max-item-count": "2"})
+    assert len(r.json) == 2 and r.headers["x-ms-continuation"] == str(r.json[1]["attemptId"]), r
+    assert r.headers["x-ms-max-item-count"] == "2", r.headers
+    r = D.service("GET", "/attempts?failed=true",
+                  headers={"x-ms-max-item-count": str(len(failed) + 1)})
+    assert r.json == failed and "x-ms-continuation" not in r.headers, r.headers
+    # Bad input.
+    error_of(D.service("GET", "/attempts?failed=yes"), 400, "'failed'", "true or false")
+    error_of(D.service("POST", "/attempts", {}), 405)
+
+
+def test_attempts_of_every_device_need_rights():
+    error_of(D.call("GET", "/attempts?failed=true&api-version=2021-10-01"), 401)
+    error_of(D.call("GET", "/attempts?api-version=2021-10-01",
+                    headers={"Authorization": D.token(key=base64.b64encode(os.urandom(32)).decode())}),
+             401)
+    for name, rights in (("att-reader", "RegistrationStatusRead"), ("enr-reader", "EnrollmentRead")):
+        r = D.service("PUT", "/policies/" + name, {"name": name, "rights": rights})
+        assert r.status == 200, r
+    reader = D.service("GET", "/policies/att-reader").json["primaryKey"]
+    other = D.service("GET", "/policies/enr-reader").json["primaryKey"]
+    r = D.service("GET", "/attempts?failed=true", policy="att-reader", key=reader)
+    assert r.status == 200 and r.json, r
+    error_of(D.service("GET", "/attempts?failed=true", policy="enr-reader", key=other), 403,
+             "RegistrationStatusRead")
+    # dpsctl with the policy that lacks the right: exit 4 (refused).
+    cs = "HostName=%s;SharedAccessKeyName=enr-reader;SharedAccessKey=%s" % (D.host, other)
+    p = subprocess.run([DPSCTL, "registration", "failures", "--connection-string", cs,
+                        "--connect-to", "127.0.0.1:%d" % D.port, "--ca-file", D.ca],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 4 and "RegistrationStatusRead" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_dpsctl_registration_failures():
+    failed, _ = all_attempts(True)
+    p = dpsctl_service("registration", "failures", "--json")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert json.loads(p.stdout) == failed[:20], p.stdout
+    p = dpsctl_service("registration", "failures", "--page-size", "1", "--max", "3", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout) == failed[:3], (p.stdout, p.stderr)
+    p = dpsctl_service("registration", "failures", "--max", "1")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    a = failed[0]
+    assert p.stdout.startswith(a["registrationId"] + "\n"), p.stdout
+    assert a["trackingId"] in p.stdout and a["trace"]["summary"] in p.stdout, p.stdout
+    assert p.stdout.count("Tracking id") == 1 and "unauthorized (401002)" in p.stdout, p.stdout
+    p = dpsctl_service("registration", "failures", "some-id")
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    p = subprocess.run([DPSCTL, "registration", "failures", "--help"], stdout=subprocess.PIPE,
+                       text=True)
+    assert p.returncode == 0 and "GET /attempts?failed=true" in p.stdout, p.stdout
+
+
 def test_linked_hub_options_and_regions():
     # A second dpsd: hubs in two locations, one with applyAllocationPolicy false, and the
     # loopback network configured as westeurope.
@@ -405,7 +514,9 @@ def main():
                      test_x509_negatives, test_x509_negatives_dates_forgery_case,
                      test_x509_disabled_individual_in_enabled_group, test_symmetric_key,
                      test_bad_input, test_dpsctl_register, test_dpsctl_registration_history,
-                     test_attempts_need_rights, test_linked_hub_options_and_regions])
+                     test_attempts_need_rights, test_attempts_of_every_device,
+                     test_attempts_of_every_device_need_rights, test_dpsctl_registration_failures,
+                     test_linked_hub_options_and_regions])
     finally:
         rc = run.finish(D)
     return rc
