@@ -372,8 +372,9 @@ views.overview = async (main) => {
   const c = session.get();
   const info = h('section', { class: 'card', 'aria-labelledby': 'ov-service' }, h('h2', { id: 'ov-service' }, 'Service'));
   const counts = h('section', { class: 'card', 'aria-labelledby': 'ov-counts' }, h('h2', { id: 'ov-counts' }, 'Counts'));
-  const failed = h('section', { class: 'card wide', 'aria-labelledby': 'ov-failed' }, h('h2', { id: 'ov-failed' }, 'Recent failed registrations'));
+  const failed = h('section', { class: 'card wide', 'aria-labelledby': 'ov-failed' }, h('h2', { id: 'ov-failed' }, 'Recent failed attempts'));
   main.append(h('div', { class: 'grid' }, info, counts, failed));
+  const failures = recentFailures(failed);
 
   try {
     const r = await api('GET', '/service/info');
@@ -420,28 +421,46 @@ views.overview = async (main) => {
     const groups = await queryPage('/enrollmentGroups/query', 20, null);
     let n = 0;
     let more = groups.continuation !== null;
-    const recent = [];
     for (const g of groups.items) {
       const page = await queryPage(`/registrations/${enc(g.enrollmentGroupId)}/query`, 100, null);
       n += page.items.length;
       more = more || page.continuation !== null;
-      for (const r of page.items) if (r.status === 'failed') recent.push({ ...r, group: g.enrollmentGroupId });
     }
     regDd.textContent = `${n}${more ? '+' : ''}`;
-    recent.sort((a, b) => String(b.lastUpdatedDateTimeUtc || '').localeCompare(String(a.lastUpdatedDateTimeUtc || '')));
-    if (!recent.length) failed.append(h('p', { class: 'muted' }, 'No failed registrations.'));
-    else {
-      failed.append(table(['Registration id', 'Group', 'Error', 'When'], recent.slice(0, 10).map((r) => [
-        h('a', { href: `#/registrations/device/${enc(r.registrationId)}` }, r.registrationId),
-        r.group, `${r.errorCode || ''} ${r.errorMessage || ''}`.trim(), fmtDate(r.lastUpdatedDateTimeUtc)])));
+  } catch (e) {
+    regDd.textContent = e instanceof ApiError && e.status === 404 ? 'not available' : e.message;
+  }
+  await failures;
+};
+
+const RECENT_FAILURES = 10;
+
+// The newest failed attempts of every device (GET /attempts?failed=true): a device refused at
+// attestation has no registration record, only its attempt, so the records cannot show it.
+async function recentFailures(section) {
+  try {
+    const r = await api('GET', '/attempts?failed=true', { headers: { 'x-ms-max-item-count': String(RECENT_FAILURES) } });
+    const attempts = Array.isArray(r.body) ? r.body : [];
+    if (!attempts.length) {
+      section.append(h('p', { class: 'muted' }, 'No failed registration attempts.'));
+      return;
+    }
+    section.append(table(['When', 'Registration id', 'Outcome', 'Reason'], attempts.map((a) => {
+      const t = a.trace || {};
+      return [
+        fmtDate(a.timeUtc),
+        h('a', { href: `#/registrations/device/${enc(a.registrationId)}`, title: 'Attempt history of this device' }, a.registrationId),
+        h('span', {}, statusBadge(a.status || 'failed'), t.errorCode ? ` ${t.errorCode}` : ''),
+        h('span', { 'data-field': 'reason', 'data-tracking-id': a.trackingId || '' }, t.summary || t.deviceMessage || '—'),
+      ];
+    }), `Any device, newest first, at most ${RECENT_FAILURES}; open a device for its attempt history and decision trace.`, true));
+    if (r.headers.get('x-ms-continuation')) {
+      section.append(h('p', { class: 'muted' }, 'Older failures: ', h('code', {}, 'dpsctl registration failures --max N'), '.'));
     }
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      regDd.textContent = 'not available';
-      failed.append(notAvailable('Registration records'));
-    } else failed.append(errorBox(e));
+    section.append(e instanceof ApiError && e.status === 404 ? notAvailable('The attempt history') : errorBox(e));
   }
-};
+}
 
 // A table with a caption; stack: on a phone, each row is shown as a card of labelled cells.
 function table(headers, rows, caption, stack = false) {

@@ -4,7 +4,8 @@
 // through the API listed and deleted from the UI, a group made from the UI by
 // uploading a PEM with its thumbprint shown, the registration and certificate
 // views, a device registered against a group made in the UI shown under
-// Registration records, a refused device's reason in the attempt history, and
+// Registration records, a refused device's reason in the attempt history and
+// among the overview's recent failed attempts, and
 // the security headers, the portal used with the keyboard alone, and no
 // request of the page to another host than dpsd. Screenshots of each view go to
 // $DPS_BUILD_DIR/screenshots/.
@@ -318,6 +319,22 @@ test("a refused device's reason is shown in its attempt history", async () => {
   assert.ok(await item.locator('details').evaluate((el) => el.open), 'the trace of a failure is open');
   for (const step of attempt.trace.steps) assert.ok((await item.locator('ol.trace').textContent()).includes(step), step);
   await shot('registration-device-refused');
+
+  // The device has no registration record, only its attempt: the overview lists it with its reason.
+  await open('#/overview');
+  const row = page.locator('section[aria-labelledby="ov-failed"] tbody tr', { hasText: 'stray-dev-1' }).first();
+  await row.waitFor();
+  assert.equal(await row.locator('[data-field="reason"]').textContent(), attempt.trace.summary);
+  assert.equal(await row.locator('[data-field="reason"]').getAttribute('data-tracking-id'), attempt.trackingId);
+  assert.match(await row.locator('.badge').textContent(), /unauthorized/);
+  assert.match(await row.textContent(), /401002/);
+  const newest = (await request(dpsd, 'GET', '/attempts?failed=true')).body[0];
+  assert.equal(newest.attemptId, attempt.attemptId, 'the refusal is the newest failure');
+  assert.match(await page.locator('section[aria-labelledby="ov-failed"] tbody tr').first().textContent(), /stray-dev-1/);
+  await shot('overview-failed');
+  await row.locator('a', { hasText: 'stray-dev-1' }).click();
+  await page.locator('li.attempt.failed').first().waitFor();
+  assert.match(page.url(), /#\/registrations\/device\/stray-dev-1$/);
 });
 
 test('a CA uploaded in the UI is verified with the proof of the code shown; a wrong proof gets the server\'s reason', async () => {
