@@ -59,11 +59,12 @@ enum mode {
     MODE_MQTT_X509,
     MODE_MQTT_SYMKEY,
     MODE_PKI,
+    MODE_PAGE_THROUGH,
 };
 
 static const char *const mode_names[] = {
     "x509",      "symkey",      "handshake", "handshake-server-auth", "service", "query-page",
-    "mqtt-x509", "mqtt-symkey", "pki"};
+    "mqtt-x509", "mqtt-symkey", "pki",       "page-through"};
 
 /* Where an MQTT registration is, between the TLS handshake and the close. */
 enum mqtt_step {
@@ -1310,6 +1311,74 @@ static void time_pages(const char *what, int deep)
     dps_service_client_free(c);
 }
 
+/* ---- every individual enrollment, page by page ---- */
+
+/*
+ * Reads all individual enrollments over the service API in pages of 1,000
+ * following x-ms-continuation, and checks the set: ids strictly
+ * increasing across pages (so none repeats), no continuation on the last
+ * page, and exactly --count enrollments when given. Dies on a violation.
+ */
+static void page_through(void)
+{
+    struct dps_service_client *c = service_client();
+    struct dps_error err = {0};
+    struct dps_query_page page = {0};
+    char *cursor = NULL, last[256] = "";
+    double *lat = NULL, t0 = now_s();
+    size_t n_pages = 0, cap = 0;
+    long items = 0;
+
+    for (;;) {
+        struct dps_query q = {.page_size = 1000, .continuation = cursor};
+        double t = now_s();
+        json_error_t jerr;
+        json_t *arr, *it;
+        size_t i;
+
+        if (dps_enrollment_query(c, &q, &page, &err))
+            die("enrollment query, page %zu: %s", n_pages + 1, err.msg);
+        if (n_pages == cap) {
+            cap = cap ? cap * 2 : 1024;
+            lat = xrealloc(lat, cap * sizeof(*lat));
+        }
+        lat[n_pages++] = (now_s() - t) * 1000.0;
+        arr = json_loads(page.items ? page.items : "", 0, &jerr);
+        if (!json_is_array(arr))
+            die("enrollment query, page %zu: not a JSON array: %s", n_pages, jerr.text);
+        json_array_foreach(arr, i, it)
+        {
+            const char *id = json_string_value(json_object_get(it, "registrationId"));
+
+            if (!id || strlen(id) >= sizeof(last))
+                die("enrollment query, page %zu: item %zu has no valid 'registrationId'", n_pages,
+                    i);
+            if (strcmp(id, last) <= 0)
+                die("enrollment query, page %zu: '%s' follows '%s' (not strictly increasing)",
+                    n_pages, id, last);
+            snprintf(last, sizeof(last), "%s", id);
+            items++;
+        }
+        if (json_array_size(arr) == 0 && page.continuation)
+            die("enrollment query, page %zu: an empty page with a continuation", n_pages);
+        json_decref(arr);
+        free(cursor);
+        cursor = page.continuation ? xstrdup(page.continuation) : NULL;
+        dps_query_page_release(&page);
+        if (!cursor)
+            break;
+    }
+    if (opt.count > 0 && items != opt.count)
+        die("enrollment query: %ld enrollments paged through, %ld expected", items, opt.count);
+    qsort(lat, n_pages, sizeof(*lat), cmp_double);
+    printf("dpsbench: mode=page-through what=enrollments items=%ld pages=%zu total_s=%.2f "
+           "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f ordered=yes last_continuation=none\n",
+           items, n_pages, now_s() - t0, percentile(lat, n_pages, 50), percentile(lat, n_pages, 99),
+           lat[n_pages - 1]);
+    free(lat);
+    dps_service_client_free(c);
+}
+
 /* ---- command line ---- */
 
 static void usage(FILE *f)
@@ -1328,6 +1397,8 @@ static void usage(FILE *f)
             "  handshake-server-auth   TLS handshakes without a client certificate\n"
             "  service                 enrollment create/get/query on keep-alive connections\n"
             "  query-page              time query pages of enrollments and of --group's records\n"
+            "  page-through            read every enrollment in pages of 1000, check the order\n"
+            "                          (and with --count, the number)\n"
             "options:\n"
             "  --connect HOST:PORT     server address (required but for pki)\n"
             "  --service HOST:PORT     service API address when --connect is not it (MQTT)\n"
@@ -1527,6 +1598,9 @@ int main(int argc, char **argv)
         time_pages("enrollments", 0);
         time_pages("enrollments", 100);
         time_pages("registrations", 0);
+        break;
+    case MODE_PAGE_THROUGH:
+        page_through();
         break;
     case MODE_PKI:
         break;

@@ -164,6 +164,10 @@ echo "meta: scale_start_s=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf
 echo "rss: phase=scale_idle vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
 bench query-page --connect "127.0.0.1:$SPORT" --data-dir "$SDATA" --group scale-group
 echo "rss: phase=scale_queried vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
+# Every enrollment over the service API, in pages of 1000: dpsbench fails
+# unless it reads exactly the loaded number, in strictly increasing order.
+bench page-through --connect "127.0.0.1:$SPORT" --data-dir "$SDATA" --count "$ENROLLMENTS"
+echo "rss: phase=scale_paged vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
 stop_dpsd
 echo "meta: load_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW"
 

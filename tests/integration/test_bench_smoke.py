@@ -167,6 +167,23 @@ def test_query_page():
         assert int(r["pages"]) == 3 and float(r["p50_ms"]) > 0, r
 
 
+def test_page_through():
+    """Every enrollment in pages of 1000; a wrong expected count fails the run."""
+    where = ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data]
+    p = subprocess.run([DPSBENCH, "page-through", *where], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    n = int(kv(p.stdout.strip().splitlines()[-1])["items"])
+    assert n > 0, n  # the service run created them
+    (r,), _, _ = dpsbench("page-through", *where, "--count", str(n), rows_expected=False)
+    assert int(r["items"]) == n and int(r["pages"]) == (n + 999) // 1000, r
+    assert r["ordered"] == "yes" and float(r["p99_ms"]) >= float(r["p50_ms"]) > 0, r
+    p = subprocess.run([DPSBENCH, "page-through", *where, "--count", str(n + 1)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "%d enrollments paged through, %d expected" % (n, n + 1) \
+        in p.stderr, p.stderr
+
+
 def test_report():
     """report.py reads what the runs printed and ends with the headline ratio."""
     path = os.path.join(BASE, "raw.txt")
@@ -186,7 +203,8 @@ def test_report():
         md = f.read()
     for want in ("| smoke mqtt-x509 |", "| smoke mqtt-symkey |", "| smoke x509 |",
                  "MQTT X.509 registrations ≥ 0.8 × mTLS handshake rate",
-                 "no acknowledged registration lost", "| enrollment create |"):
+                 "no acknowledged registration lost", "| enrollment create |",
+                 "| every individual enrollment over the API, pages of 1000"):
         assert want in md, "RESULTS.md lacks %r" % want
     assert "not available" not in md, md
 
