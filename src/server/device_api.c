@@ -11,6 +11,7 @@
 
 #include "core/regid.h"
 #include "core/timeutil.h"
+#include "server/api_call.h"
 #include "server/auth.h"
 #include "server/committer.h"
 #include "server/log.h"
@@ -231,7 +232,7 @@ static void reply_attempts(struct device_api *api, struct http_request *req,
                     http_request_header(req, "Authorization"), api->hostname, req->path,
                     STORE_RIGHT_REGISTRATION_READ, (int64_t)time(NULL), &who, &err);
     if (rc != DPS_OK) {
-        int status = rc == DPS_ERR_FORBIDDEN ? 403 : rc == DPS_ERR_AUTH ? 401 : 500;
+        int status = api_status_of(rc);
 
         http_reply_error(req, status, status == 401 ? 2 : 0, "%s", err.msg);
         return;

@@ -417,7 +417,7 @@ def test_attempts_of_every_device_need_rights():
     other = D.service("GET", "/policies/enr-reader").json["primaryKey"]
     r = D.service("GET", "/attempts?failed=true", policy="att-reader", key=reader)
     assert r.status == 200 and r.json, r
-    error_of(D.service("GET", "/attempts?failed=true", policy="enr-reader", key=other), 403,
+    error_of(D.service("GET", "/attempts?failed=true", policy="enr-reader", key=other), 401,
              "RegistrationStatusRead")
     # dpsctl with the policy that lacks the right: exit 4 (refused).
     cs = "HostName=%s;SharedAccessKeyName=enr-reader;SharedAccessKey=%s" % (D.host, other)
