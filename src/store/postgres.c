@@ -10,6 +10,7 @@
  */
 #include "core/common.h"
 #include "store/postgres.h"
+#include "store/schema.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -85,31 +86,6 @@ int store_postgres_schema_version(void)
     return (int)ARRAY_SIZE(migrations);
 }
 
-/* The indexed columns an object table may have, in SELECT order after json. */
-enum column {
-    COL_DEVICE_ID = 1 << 0,
-    COL_ATTESTATION = 1 << 1,
-    COL_GROUP_ID = 1 << 2,
-    COL_STATUS = 1 << 3,
-    COL_ASSIGNED_HUB = 1 << 4,
-};
-
-static const char *const column_names[] = {"device_id", "attestation", "group_id", "status",
-                                           "assigned_hub"};
-#define COLUMN_COUNT ARRAY_SIZE(column_names)
-
-static const struct {
-    const char *table;
-    const char *what; /* for messages */
-    unsigned columns;
-} kinds[STORE_KIND_COUNT] = {
-    [STORE_ENROLLMENT] = {"enrollments", "enrollment", COL_DEVICE_ID | COL_ATTESTATION},
-    [STORE_GROUP] = {"enrollment_groups", "enrollment group", COL_ATTESTATION},
-    [STORE_REGISTRATION] = {"registrations", "registration",
-                            COL_DEVICE_ID | COL_GROUP_ID | COL_STATUS | COL_ASSIGNED_HUB},
-    [STORE_CA_CERT] = {"ca_certificates", "certificate", 0},
-};
-
 /* --- statements ----------------------------------------------------------------------------- */
 
 /* Per-kind object statements. */
@@ -141,7 +117,7 @@ enum object_param {
     P_ID,      /* for lists: the row limit */
     P_ETAG,    /* for lists and counts: the filter */
     P_JSON,
-    P_DEVICE_ID, /* P_DEVICE_ID + i is column_names[i] */
+    P_DEVICE_ID, /* P_DEVICE_ID + i is schema_column_names[i] */
     P_ATTESTATION,
     P_GROUP_ID,
     P_STATUS,
@@ -169,10 +145,6 @@ enum misc_stmt {
     ST_COUNT_OF_MISC,
 };
 
-#define ATTEMPT_COLUMNS "id, time_ms, registration_id, status, success, tracking_id, json"
-#define POLICY_COLUMNS "name, primary_key, secondary_key, rights, etag, created_ms, updated_ms"
-#define AUDIT_COLUMNS "id, time_ms, actor, action, kind, object_id, tracking_id, outcome"
-
 static const struct {
     const char *sql;
     int params;
@@ -181,24 +153,24 @@ static const struct {
                            " status, success, tracking_id, json)"
                            " VALUES ($1, $2, " NOW_MS ", $3, $4::boolean, $5, $6) RETURNING id",
                            6},
-    [ST_ATTEMPT_LIST] = {"SELECT " ATTEMPT_COLUMNS " FROM attempts WHERE id < $1::bigint"
+    [ST_ATTEMPT_LIST] = {"SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts WHERE id < $1::bigint"
                          " ORDER BY id DESC LIMIT $2::bigint",
                          3},
-    [ST_ATTEMPT_LIST_FAILED] = {"SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_FAILED] = {"SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                                 " WHERE NOT success AND id < $1::bigint"
                                 " ORDER BY id DESC LIMIT $2::bigint",
                                 3},
-    [ST_ATTEMPT_LIST_REG] = {"SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_REG] = {"SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                              " WHERE registration_key = $3 AND id < $1::bigint"
                              " ORDER BY id DESC LIMIT $2::bigint",
                              3},
-    [ST_ATTEMPT_LIST_REG_FAILED] = {"SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_REG_FAILED] = {"SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                                     " WHERE registration_key = $3 AND NOT success"
                                     " AND id < $1::bigint ORDER BY id DESC LIMIT $2::bigint",
                                     3},
-    [ST_POLICY_GET] = {"SELECT " POLICY_COLUMNS " FROM policies WHERE key = $1", 1},
+    [ST_POLICY_GET] = {"SELECT " SCHEMA_POLICY_COLUMNS " FROM policies WHERE key = $1", 1},
     /* Replacing keeps the name as first created and the creation time. */
-    [ST_POLICY_PUT] = {"INSERT INTO policies (key, " POLICY_COLUMNS ")"
+    [ST_POLICY_PUT] = {"INSERT INTO policies (key, " SCHEMA_POLICY_COLUMNS ")"
                        " VALUES ($1, $2, $3, $4, $5::bigint, $6, " NOW_MS ", " NOW_MS ")"
                        " ON CONFLICT (key) DO UPDATE SET primary_key = EXCLUDED.primary_key,"
                        " secondary_key = EXCLUDED.secondary_key, rights = EXCLUDED.rights,"
@@ -206,7 +178,9 @@ static const struct {
                        " RETURNING name, created_ms, updated_ms",
                        6},
     [ST_POLICY_DELETE] = {"DELETE FROM policies WHERE key = $1", 1},
-    [ST_POLICY_LIST] = {"SELECT " POLICY_COLUMNS " FROM policies ORDER BY key LIMIT $1::bigint", 1},
+    [ST_POLICY_LIST] = {"SELECT " SCHEMA_POLICY_COLUMNS
+                        " FROM policies ORDER BY key LIMIT $1::bigint",
+                        1},
     [ST_SETTING_GET] = {"SELECT value FROM settings WHERE key = $1", 1},
     [ST_SETTING_PUT] = {"INSERT INTO settings (key, value) VALUES ($1, $2)"
                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -215,7 +189,7 @@ static const struct {
                          " tracking_id, outcome)"
                          " VALUES (" NOW_MS ", $1, $2, $3, $4, $5, $6) RETURNING id",
                          6},
-    [ST_AUDIT_LIST] = {"SELECT " AUDIT_COLUMNS " FROM audit WHERE id < $1::bigint"
+    [ST_AUDIT_LIST] = {"SELECT " SCHEMA_AUDIT_COLUMNS " FROM audit WHERE id < $1::bigint"
                        " ORDER BY id DESC LIMIT $2::bigint",
                        2},
 };
@@ -278,24 +252,20 @@ static const char *fold(const char *s, char *buf, size_t size)
 /* Writes the SQL of an object statement into buf. */
 static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_t size)
 {
-    const char *t = kinds[kind].table;
-    unsigned has = kinds[kind].columns;
-    char cols[256] = "id, etag, created_ms, updated_ms, json";
-    char names[160] = "", params[96] = "", sets[512] = "", excluded[320] = "";
-    size_t cu = strlen(cols), nu = 0, pu = 0, su = 0, eu = 0;
+    const char *t = schema_kinds[kind].table;
+    unsigned has = schema_kinds[kind].columns;
+    char cols[256], names[160] = "", params[96] = "", sets[512] = "", excluded[320] = "";
+    size_t nu = 0, pu = 0, su = 0, eu = 0;
 
-    /* Every object SELECT yields the same columns, NULL where the kind has none. */
-    for (size_t i = 0; i < COLUMN_COUNT; i++) {
-        bool on = has & (1u << i);
-        cu += (size_t)snprintf(cols + cu, sizeof(cols) - cu, ", %s", on ? column_names[i] : "NULL");
-        if (!on)
+    schema_select_columns(kind, cols, sizeof(cols));
+    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++) {
+        const char *c = schema_column_names[i];
+        if (!(has & (1u << i)))
             continue;
-        nu += (size_t)snprintf(names + nu, sizeof(names) - nu, ", %s", column_names[i]);
+        nu += (size_t)snprintf(names + nu, sizeof(names) - nu, ", %s", c);
         pu += (size_t)snprintf(params + pu, sizeof(params) - pu, ", $%d", P_DEVICE_ID + (int)i);
-        su += (size_t)snprintf(sets + su, sizeof(sets) - su, ", %s = $%d", column_names[i],
-                               P_DEVICE_ID + (int)i);
-        eu += (size_t)snprintf(excluded + eu, sizeof(excluded) - eu, ", %s = EXCLUDED.%s",
-                               column_names[i], column_names[i]);
+        su += (size_t)snprintf(sets + su, sizeof(sets) - su, ", %s = $%d", c, P_DEVICE_ID + (int)i);
+        eu += (size_t)snprintf(excluded + eu, sizeof(excluded) - eu, ", %s = EXCLUDED.%s", c, c);
     }
     if (has & COL_GROUP_ID) {
         nu += (size_t)snprintf(names + nu, sizeof(names) - nu, ", group_key");
@@ -460,11 +430,6 @@ static char *value_dup(const PGresult *res, int row, int col)
 static int64_t value_int(const PGresult *res, int row, int col)
 {
     return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
 }
 
 /* --- session and transactions --------------------------------------------------------------- */
@@ -766,7 +731,7 @@ static int pg_object_get(struct store *s, enum store_kind kind, const char *id,
     if (!res)
         return DPS_ERR_STORE;
     if (PQntuples(res) == 0) {
-        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what, id);
+        rc = schema_not_found(kind, id, err);
     } else {
         read_object(res, 0, out);
         rc = DPS_OK;
@@ -790,58 +755,15 @@ static int explain_miss(struct pg_store *q, enum store_kind kind, const char *id
 
     if (!res)
         return DPS_ERR_STORE;
-    if (PQntuples(res) == 0) {
-        if (deleting)
-            rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what,
-                               id);
-        else
-            rc = dps_error_set(err, DPS_ERR_PRECONDITION,
-                               "%s '%s' does not exist, so If-Match '%s' cannot match",
-                               kinds[kind].what, id, if_match ? if_match : "*");
-    } else if (create_only) {
-        rc = dps_error_set(err, DPS_ERR_CONFLICT, "%s '%s' exists already", kinds[kind].what,
-                           PQgetvalue(res, 0, 0));
-    } else {
-        rc = dps_error_set(err, DPS_ERR_PRECONDITION,
-                           "%s '%s' has changed: If-Match '%s' is not its etag '%s'",
-                           kinds[kind].what, id, if_match, PQgetvalue(res, 0, 1));
-    }
+    if (PQntuples(res) == 0)
+        rc = deleting ? schema_not_found(kind, id, err)
+                      : schema_if_match_failed(kind, id, if_match, NULL, err);
+    else if (create_only)
+        rc = schema_exists(kind, PQgetvalue(res, 0, 0), err);
+    else
+        rc = schema_if_match_failed(kind, id, if_match, PQgetvalue(res, 0, 1), err);
     PQclear(res);
     return rc;
-}
-
-static const char *put_column(const struct store_put *in, size_t i)
-{
-    switch (1u << i) {
-    case COL_DEVICE_ID:
-        return in->device_id;
-    case COL_ATTESTATION:
-        return in->attestation;
-    case COL_GROUP_ID:
-        return in->group_id;
-    case COL_STATUS:
-        return in->status;
-    default:
-        return in->assigned_hub;
-    }
-}
-
-/* The object as written: the values of in, the id and times the server returned. */
-static void fill_put(enum store_kind kind, const struct store_put *in, const char *etag,
-                     const PGresult *res, struct store_object *o)
-{
-    unsigned has = kinds[kind].columns;
-
-    o->id = value_dup(res, 0, 0);
-    o->etag = xstrdup(etag);
-    o->json = xstrdup(in->json);
-    o->created_ms = value_int(res, 0, 1);
-    o->updated_ms = value_int(res, 0, 2);
-    o->device_id = has & COL_DEVICE_ID ? dup_or_null(in->device_id) : NULL;
-    o->attestation = has & COL_ATTESTATION ? dup_or_null(in->attestation) : NULL;
-    o->group_id = has & COL_GROUP_ID ? dup_or_null(in->group_id) : NULL;
-    o->status = has & COL_STATUS ? dup_or_null(in->status) : NULL;
-    o->assigned_hub = has & COL_ASSIGNED_HUB ? dup_or_null(in->assigned_hub) : NULL;
 }
 
 static int pg_object_put(struct store *s, enum store_kind kind, const struct store_put *in,
@@ -864,8 +786,8 @@ static int pg_object_put(struct store *s, enum store_kind kind, const struct sto
     params[P_ID] = in->id;
     params[P_ETAG] = etag;
     params[P_JSON] = in->json;
-    for (size_t i = 0; i < COLUMN_COUNT; i++)
-        params[P_DEVICE_ID + i] = put_column(in, i);
+    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++)
+        params[P_DEVICE_ID + i] = schema_put_column(in, i);
     params[P_GROUP_KEY] = fold(in->group_id, group_key, sizeof(group_key));
     params[P_IF_MATCH] = in->if_match;
 
@@ -877,7 +799,9 @@ static int pg_object_put(struct store *s, enum store_kind kind, const struct sto
     else if (PQntuples(res) == 0)
         rc = explain_miss(q, kind, in->id, params, in->if_match, in->create_only, false, err);
     else
-        fill_put(kind, in, etag, res, &obj);
+        /* The id and times the server returned: an update keeps the first spelling. */
+        schema_object_written(kind, in, PQgetvalue(res, 0, 0), etag, value_int(res, 0, 1),
+                              value_int(res, 0, 2), &obj);
     PQclear(res);
     rc = op_end(q, rc, err);
     if (rc == DPS_OK && out) {
@@ -1087,8 +1011,7 @@ static int pg_policy_get(struct store *s, const char *name, struct store_policy 
     if (!res)
         return DPS_ERR_STORE;
     if (PQntuples(res) == 0) {
-        rc =
-            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+        rc = schema_policy_not_found(name, err);
     } else {
         read_policy(res, 0, out);
         rc = DPS_OK;
@@ -1121,13 +1044,8 @@ static int pg_policy_put(struct store *s, const struct store_policy *in, struct 
     if (!res) {
         rc = DPS_ERR_STORE;
     } else {
-        p.name = value_dup(res, 0, 0);
-        p.primary_key = xstrdup(in->primary_key);
-        p.secondary_key = dup_or_null(in->secondary_key);
-        p.rights = in->rights;
-        p.etag = xstrdup(etag);
-        p.created_ms = value_int(res, 0, 1);
-        p.updated_ms = value_int(res, 0, 2);
+        schema_policy_written(in, PQgetvalue(res, 0, 0), etag, value_int(res, 0, 1),
+                              value_int(res, 0, 2), &p);
     }
     PQclear(res);
     rc = op_end(q, rc, err);
@@ -1153,8 +1071,7 @@ static int pg_policy_delete(struct store *s, const char *name, struct dps_error 
     if (!res)
         rc = DPS_ERR_STORE;
     else if (strcmp(PQcmdTuples(res), "0") == 0)
-        rc =
-            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+        rc = schema_policy_not_found(name, err);
     PQclear(res);
     return op_end(q, rc, err);
 }

@@ -9,6 +9,7 @@
  */
 #include "core/common.h"
 #include "store/sqlite.h"
+#include "store/schema.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -69,31 +70,6 @@ int store_sqlite_schema_version(void)
     return (int)ARRAY_SIZE(migrations);
 }
 
-/* The indexed columns an object table may have, in SELECT order after json. */
-enum column {
-    COL_DEVICE_ID = 1 << 0,
-    COL_ATTESTATION = 1 << 1,
-    COL_GROUP_ID = 1 << 2,
-    COL_STATUS = 1 << 3,
-    COL_ASSIGNED_HUB = 1 << 4,
-};
-
-static const char *const column_names[] = {"device_id", "attestation", "group_id", "status",
-                                           "assigned_hub"};
-#define COLUMN_COUNT ARRAY_SIZE(column_names)
-
-static const struct {
-    const char *table;
-    const char *what; /* for messages */
-    unsigned columns;
-} kinds[STORE_KIND_COUNT] = {
-    [STORE_ENROLLMENT] = {"enrollments", "enrollment", COL_DEVICE_ID | COL_ATTESTATION},
-    [STORE_GROUP] = {"enrollment_groups", "enrollment group", COL_ATTESTATION},
-    [STORE_REGISTRATION] = {"registrations", "registration",
-                            COL_DEVICE_ID | COL_GROUP_ID | COL_STATUS | COL_ASSIGNED_HUB},
-    [STORE_CA_CERT] = {"ca_certificates", "certificate", 0},
-};
-
 /* --- statement cache ------------------------------------------------------------------------ */
 
 /* Per-kind object statements. */
@@ -138,10 +114,6 @@ enum misc_stmt {
     ST_COUNT_OF_MISC,
 };
 
-#define ATTEMPT_COLUMNS "id, time_ms, registration_id, status, success, tracking_id, json"
-#define POLICY_COLUMNS "name, primary_key, secondary_key, rights, etag, created_ms, updated_ms"
-#define AUDIT_COLUMNS "id, time_ms, actor, action, kind, object_id, tracking_id, outcome"
-
 static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -154,25 +126,25 @@ static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_UNIT_ROLLBACK_TO] = "ROLLBACK TO unit",
     [ST_ATTEMPT_APPEND] = "INSERT INTO attempts (registration_id, time_ms, status, success,"
                           " tracking_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLUMNS " FROM attempts WHERE id < ?1"
+    [ST_ATTEMPT_LIST] = "SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts WHERE id < ?1"
                         " ORDER BY id DESC LIMIT ?2",
-    [ST_ATTEMPT_LIST_FAILED] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_FAILED] = "SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                                " WHERE success = 0 AND id < ?1 ORDER BY id DESC LIMIT ?2",
-    [ST_ATTEMPT_LIST_REG] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_REG] = "SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                             " WHERE registration_id = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2",
-    [ST_ATTEMPT_LIST_REG_FAILED] = "SELECT " ATTEMPT_COLUMNS " FROM attempts"
+    [ST_ATTEMPT_LIST_REG_FAILED] = "SELECT " SCHEMA_ATTEMPT_COLUMNS " FROM attempts"
                                    " WHERE registration_id = ?3 AND success = 0 AND id < ?1"
                                    " ORDER BY id DESC LIMIT ?2",
-    [ST_POLICY_GET] = "SELECT " POLICY_COLUMNS " FROM policies WHERE name = ?1",
-    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies (" POLICY_COLUMNS ")"
+    [ST_POLICY_GET] = "SELECT " SCHEMA_POLICY_COLUMNS " FROM policies WHERE name = ?1",
+    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies (" SCHEMA_POLICY_COLUMNS ")"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_POLICY_DELETE] = "DELETE FROM policies WHERE name = ?1",
-    [ST_POLICY_LIST] = "SELECT " POLICY_COLUMNS " FROM policies ORDER BY name LIMIT ?1",
+    [ST_POLICY_LIST] = "SELECT " SCHEMA_POLICY_COLUMNS " FROM policies ORDER BY name LIMIT ?1",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_PUT] = "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
     [ST_AUDIT_APPEND] = "INSERT INTO audit (time_ms, actor, action, kind, object_id,"
                         " tracking_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_AUDIT_LIST] = "SELECT " AUDIT_COLUMNS " FROM audit WHERE id < ?1"
+    [ST_AUDIT_LIST] = "SELECT " SCHEMA_AUDIT_COLUMNS " FROM audit WHERE id < ?1"
                       " ORDER BY id DESC LIMIT ?2",
 };
 
@@ -208,23 +180,18 @@ static int db_fail(struct sqlite_store *q, const char *doing, struct dps_error *
 /* Writes the SQL of an object statement into buf. */
 static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_t size)
 {
-    const char *t = kinds[kind].table;
-    char cols[256] = "id, etag, created_ms, updated_ms, json";
-    char names[160] = "", params[64] = "";
-    size_t used = strlen(cols), nused = 0, pused = 0;
-    int param = 6;
+    const char *t = schema_kinds[kind].table;
+    char cols[256], names[160] = "", params[64] = "";
+    size_t nused = 0, pused = 0;
 
-    /* Every object SELECT yields the same columns, NULL where the kind has none. */
-    for (size_t i = 0; i < COLUMN_COUNT; i++) {
-        bool has = kinds[kind].columns & (1u << i);
-        used += (size_t)snprintf(cols + used, sizeof(cols) - used, ", %s",
-                                 has ? column_names[i] : "NULL");
-        if (has) {
-            nused +=
-                (size_t)snprintf(names + nused, sizeof(names) - nused, ", %s", column_names[i]);
-            pused += (size_t)snprintf(params + pused, sizeof(params) - pused, ", ?%d", param);
-        }
-        param++;
+    schema_select_columns(kind, cols, sizeof(cols));
+    /* Column i is parameter ?(6 + i), bound or not. */
+    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++) {
+        if (!(schema_kinds[kind].columns & (1u << i)))
+            continue;
+        nused +=
+            (size_t)snprintf(names + nused, sizeof(names) - nused, ", %s", schema_column_names[i]);
+        pused += (size_t)snprintf(params + pused, sizeof(params) - pused, ", ?%d", 6 + (int)i);
     }
     switch (op) {
     case OP_GET:
@@ -348,10 +315,6 @@ static int exec_stmt(struct sqlite_store *q, enum misc_stmt which, const char *d
 /* --- transactions --------------------------------------------------------------------------- */
 
 /*
- * One write operation: its own IMMEDIATE transaction, or inside a batch a
- * savepoint, so that a failed operation undoes only itself.
- */
-/*
  * Some errors (disk full, I/O) make SQLite roll back the whole transaction.
  * A batch must then fail as a whole: later writes would otherwise commit on
  * their own, outside it.
@@ -384,6 +347,10 @@ static int write_stmt(struct sqlite_store *q, enum misc_stmt which, sqlite3_stmt
     return DPS_OK;
 }
 
+/*
+ * One write operation: its own IMMEDIATE transaction, or inside a batch a
+ * savepoint, so that a failed operation undoes only itself.
+ */
 static int op_begin(struct sqlite_store *q, struct dps_error *err)
 {
     int rc;
@@ -614,7 +581,7 @@ static int sq_object_get(struct store *s, enum store_kind kind, const char *id,
         rc = DPS_OK;
         break;
     case SQLITE_DONE:
-        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what, id);
+        rc = schema_not_found(kind, id, err);
         break;
     default:
         rc = db_fail(q, "read", err);
@@ -672,35 +639,10 @@ static int check_if_match(enum store_kind kind, const char *id, const struct met
     if (!if_match)
         return DPS_OK;
     if (!m->exists)
-        return dps_error_set(err, DPS_ERR_PRECONDITION,
-                             "%s '%s' does not exist, so If-Match '%s' cannot match",
-                             kinds[kind].what, id, if_match);
+        return schema_if_match_failed(kind, id, if_match, NULL, err);
     if (strcmp(if_match, "*") != 0 && strcmp(if_match, m->etag) != 0)
-        return dps_error_set(err, DPS_ERR_PRECONDITION,
-                             "%s '%s' has changed: If-Match '%s' is not its etag '%s'",
-                             kinds[kind].what, id, if_match, m->etag);
+        return schema_if_match_failed(kind, id, if_match, m->etag, err);
     return DPS_OK;
-}
-
-static const char *column_value(const struct store_put *in, size_t i)
-{
-    switch (1u << i) {
-    case COL_DEVICE_ID:
-        return in->device_id;
-    case COL_ATTESTATION:
-        return in->attestation;
-    case COL_GROUP_ID:
-        return in->group_id;
-    case COL_STATUS:
-        return in->status;
-    default:
-        return in->assigned_hub;
-    }
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
 }
 
 static int sq_object_put(struct store *s, enum store_kind kind, const struct store_put *in,
@@ -721,7 +663,7 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
         (rc = check_if_match(kind, in->id, &m, in->if_match, err)))
         goto out;
     if (in->create_only && m.exists) {
-        rc = dps_error_set(err, DPS_ERR_CONFLICT, "%s '%s' exists already", kinds[kind].what, m.id);
+        rc = schema_exists(kind, m.id, err);
         goto out;
     }
     st = object_stmt(q, kind, OP_PUT, err);
@@ -739,9 +681,9 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
     sqlite3_bind_int64(st, 3, created);
     sqlite3_bind_int64(st, 4, now);
     bind_text(st, 5, in->json);
-    for (size_t i = 0; i < COLUMN_COUNT; i++)
-        if (kinds[kind].columns & (1u << i))
-            bind_text(st, 6 + (int)i, column_value(in, i));
+    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++)
+        if (schema_kinds[kind].columns & (1u << i))
+            bind_text(st, 6 + (int)i, schema_put_column(in, i));
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = db_fail(q, "write", err);
         goto out;
@@ -751,24 +693,8 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
     rc = op_commit(q, err);
     if (rc)
         goto out;
-    if (out) {
-        memset(out, 0, sizeof(*out));
-        out->id = xstrdup(id);
-        out->etag = xstrdup(etag);
-        out->json = xstrdup(in->json);
-        out->created_ms = created;
-        out->updated_ms = now;
-        if (kinds[kind].columns & COL_DEVICE_ID)
-            out->device_id = dup_or_null(in->device_id);
-        if (kinds[kind].columns & COL_ATTESTATION)
-            out->attestation = dup_or_null(in->attestation);
-        if (kinds[kind].columns & COL_GROUP_ID)
-            out->group_id = dup_or_null(in->group_id);
-        if (kinds[kind].columns & COL_STATUS)
-            out->status = dup_or_null(in->status);
-        if (kinds[kind].columns & COL_ASSIGNED_HUB)
-            out->assigned_hub = dup_or_null(in->assigned_hub);
-    }
+    if (out)
+        schema_object_written(kind, in, id, etag, created, now, out);
 out:
     done(st);
     if (rc)
@@ -791,7 +717,7 @@ static int sq_object_delete(struct store *s, enum store_kind kind, const char *i
     if ((rc = read_meta(q, kind, id, &m, err)))
         goto out;
     if (!m.exists) {
-        rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "%s '%s' does not exist", kinds[kind].what, id);
+        rc = schema_not_found(kind, id, err);
         goto out;
     }
     if ((rc = check_if_match(kind, id, &m, if_match, err)))
@@ -989,8 +915,7 @@ static int sq_policy_get(struct store *s, const char *name, struct store_policy 
         rc = DPS_OK;
         break;
     case SQLITE_DONE:
-        rc =
-            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+        rc = schema_policy_not_found(name, err);
         break;
     default:
         rc = db_fail(q, "read a policy", err);
@@ -1047,16 +972,8 @@ static int sq_policy_put(struct store *s, const struct store_policy *in, struct 
     rc = op_commit(q, err);
     if (rc)
         goto out;
-    if (out) {
-        memset(out, 0, sizeof(*out));
-        out->name = xstrdup(name);
-        out->primary_key = xstrdup(in->primary_key);
-        out->secondary_key = dup_or_null(in->secondary_key);
-        out->rights = in->rights;
-        out->etag = xstrdup(etag);
-        out->created_ms = created;
-        out->updated_ms = now;
-    }
+    if (out)
+        schema_policy_written(in, name, etag, created, now, out);
 out:
     done(st);
     if (rc)
@@ -1077,8 +994,7 @@ static int sq_policy_delete(struct store *s, const char *name, struct dps_error 
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(q, "delete a policy", err);
     else if (sqlite3_changes(q->db) == 0)
-        rc =
-            dps_error_set(err, DPS_ERR_NOT_FOUND, "shared access policy '%s' does not exist", name);
+        rc = schema_policy_not_found(name, err);
     done(st);
     return rc;
 }
