@@ -297,19 +297,49 @@ static char *column_dup(sqlite3_stmt *st, int i)
     return xstrndup((const char *)v, (size_t)sqlite3_column_bytes(st, i));
 }
 
+/*
+ * Runs the bound statement st, which returns no rows, and makes it ready for
+ * its next use. id_out, when not NULL, receives the id of the row it
+ * inserted. Returns DPS_OK or DPS_ERR_STORE.
+ */
+static int step_done(struct sqlite_store *q, sqlite3_stmt *st, const char *doing, int64_t *id_out,
+                     struct dps_error *err)
+{
+    int rc = DPS_OK;
+
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(q, doing, err);
+    else if (id_out)
+        *id_out = sqlite3_last_insert_rowid(q->db);
+    done(st);
+    return rc;
+}
+
+/*
+ * Steps the bound statement st to its first row. Returns DPS_OK with the row
+ * ready to read, DPS_ERR_NOT_FOUND when there is none (err untouched: the
+ * caller names what is missing) or DPS_ERR_STORE. The caller calls done(st).
+ */
+static int step_row(struct sqlite_store *q, sqlite3_stmt *st, const char *doing,
+                    struct dps_error *err)
+{
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        return DPS_OK;
+    case SQLITE_DONE:
+        return DPS_ERR_NOT_FOUND;
+    default:
+        return db_fail(q, doing, err);
+    }
+}
+
 /* Runs a statement that returns no rows. */
 static int exec_stmt(struct sqlite_store *q, enum misc_stmt which, const char *doing,
                      struct dps_error *err)
 {
     sqlite3_stmt *st = misc_stmt(q, which, err);
-    int rc = DPS_OK;
 
-    if (!st)
-        return DPS_ERR_STORE;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(q, doing, err);
-    done(st);
-    return rc;
+    return st ? step_done(q, st, doing, NULL, err) : DPS_ERR_STORE;
 }
 
 /* --- transactions --------------------------------------------------------------------------- */
@@ -575,18 +605,11 @@ static int sq_object_get(struct store *s, enum store_kind kind, const char *id,
     if (!st)
         return DPS_ERR_STORE;
     bind_text(st, 1, id);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
+    rc = step_row(q, st, "read", err);
+    if (rc == DPS_OK)
         read_object(st, out);
-        rc = DPS_OK;
-        break;
-    case SQLITE_DONE:
+    else if (rc == DPS_ERR_NOT_FOUND)
         rc = schema_not_found(kind, id, err);
-        break;
-    default:
-        rc = db_fail(q, "read", err);
-        break;
-    }
     done(st);
     return rc;
 }
@@ -615,18 +638,14 @@ static int read_meta(struct sqlite_store *q, enum store_kind kind, const char *i
     if (!st)
         return DPS_ERR_STORE;
     bind_text(st, 1, id);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
+    rc = step_row(q, st, "read", err);
+    if (rc == DPS_OK) {
         m->exists = true;
         m->id = column_dup(st, 0);
         m->etag = column_dup(st, 1);
         m->created_ms = sqlite3_column_int64(st, 2);
-        break;
-    case SQLITE_DONE:
-        break;
-    default:
-        rc = db_fail(q, "read", err);
-        break;
+    } else if (rc == DPS_ERR_NOT_FOUND) {
+        rc = DPS_OK;
     }
     done(st);
     return rc;
@@ -684,12 +703,10 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
     for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++)
         if (schema_kinds[kind].columns & (1u << i))
             bind_text(st, 6 + (int)i, schema_put_column(in, i));
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = db_fail(q, "write", err);
-        goto out;
-    }
-    done(st);
+    rc = step_done(q, st, "write", NULL, err);
     st = NULL;
+    if (rc)
+        goto out;
     rc = op_commit(q, err);
     if (rc)
         goto out;
@@ -728,12 +745,10 @@ static int sq_object_delete(struct store *s, enum store_kind kind, const char *i
         goto out;
     }
     bind_text(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = db_fail(q, "delete", err);
-        goto out;
-    }
-    done(st);
+    rc = step_done(q, st, "delete", NULL, err);
     st = NULL;
+    if (rc)
+        goto out;
     rc = op_commit(q, err);
 out:
     done(st);
@@ -835,12 +850,7 @@ static int sq_attempt_append(struct store *s, const struct store_attempt_in *in,
     bind_text(st, 5, in->tracking_id);
     bind_text(st, 6, in->json);
     /* A single statement outside a batch is its own durable transaction. */
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(q, "append an attempt", err);
-    else if (id_out)
-        *id_out = sqlite3_last_insert_rowid(q->db);
-    done(st);
-    return rc;
+    return step_done(q, st, "append an attempt", id_out, err);
 }
 
 static int sq_attempt_list(struct store *s, const char *registration_id, bool failures_only,
@@ -909,18 +919,11 @@ static int sq_policy_get(struct store *s, const char *name, struct store_policy 
     if (!st)
         return DPS_ERR_STORE;
     bind_text(st, 1, name);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
+    rc = step_row(q, st, "read a policy", err);
+    if (rc == DPS_OK)
         read_policy(st, out);
-        rc = DPS_OK;
-        break;
-    case SQLITE_DONE:
+    else if (rc == DPS_ERR_NOT_FOUND)
         rc = schema_policy_not_found(name, err);
-        break;
-    default:
-        rc = db_fail(q, "read a policy", err);
-        break;
-    }
     done(st);
     return rc;
 }
@@ -963,12 +966,10 @@ static int sq_policy_put(struct store *s, const struct store_policy *in, struct 
     bind_text(st, 5, etag);
     sqlite3_bind_int64(st, 6, created);
     sqlite3_bind_int64(st, 7, now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = db_fail(q, "write a policy", err);
-        goto out;
-    }
-    done(st);
+    rc = step_done(q, st, "write a policy", NULL, err);
     st = NULL;
+    if (rc)
+        goto out;
     rc = op_commit(q, err);
     if (rc)
         goto out;
@@ -991,11 +992,9 @@ static int sq_policy_delete(struct store *s, const char *name, struct dps_error 
     if (rc)
         return rc;
     bind_text(st, 1, name);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(q, "delete a policy", err);
-    else if (sqlite3_changes(q->db) == 0)
+    rc = step_done(q, st, "delete a policy", NULL, err);
+    if (rc == DPS_OK && sqlite3_changes(q->db) == 0)
         rc = schema_policy_not_found(name, err);
-    done(st);
     return rc;
 }
 
@@ -1040,18 +1039,11 @@ static int sq_setting_get(struct store *s, const char *key, char **out, struct d
     if (!st)
         return DPS_ERR_STORE;
     bind_text(st, 1, key);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
+    rc = step_row(q, st, "read a setting", err);
+    if (rc == DPS_OK)
         *out = column_dup(st, 0);
-        rc = DPS_OK;
-        break;
-    case SQLITE_DONE:
+    else if (rc == DPS_ERR_NOT_FOUND)
         rc = dps_error_set(err, DPS_ERR_NOT_FOUND, "setting '%s' is not set", key);
-        break;
-    default:
-        rc = db_fail(q, "read a setting", err);
-        break;
-    }
     done(st);
     return rc;
 }
@@ -1067,10 +1059,7 @@ static int sq_setting_put(struct store *s, const char *key, const char *value,
         return rc;
     bind_text(st, 1, key);
     bind_text(st, 2, value);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(q, "write a setting", err);
-    done(st);
-    return rc;
+    return step_done(q, st, "write a setting", NULL, err);
 }
 
 /* --- audit ---------------------------------------------------------------------------------- */
@@ -1091,12 +1080,7 @@ static int sq_audit_append(struct store *s, const struct store_audit_in *in, int
     bind_text(st, 5, in->object_id);
     bind_text(st, 6, in->tracking_id);
     bind_text(st, 7, in->outcome);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(q, "append to the audit trail", err);
-    else if (id_out)
-        *id_out = sqlite3_last_insert_rowid(q->db);
-    done(st);
-    return rc;
+    return step_done(q, st, "append to the audit trail", id_out, err);
 }
 
 static int sq_audit_list(struct store *s, int64_t before_id, size_t limit,
