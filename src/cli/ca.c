@@ -76,15 +76,28 @@ static int answer(const struct cli_args *a, char *text)
     return CLI_OK;
 }
 
+/* The PEM text of x into *out (caller frees); DPS_OK or DPS_ERR_NOMEM. */
+static int cert_pem(X509 *x, char **out, struct dps_error *err)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data, *pem = NULL;
+    long n;
+
+    if (b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
+        pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    if (!pem)
+        return dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
+    *out = pem;
+    return DPS_OK;
+}
+
 /* Reads a certificate file (PEM, DER or base64) as the text to send: PEM or base64 DER. */
 static int read_cert(const char *path, char **out, struct dps_error *err)
 {
     char *buf = NULL;
     size_t len = 0;
     X509 *x = NULL;
-    BIO *b = NULL;
-    char *data;
-    long n;
     int rc;
 
     if ((rc = pki_file_read(path, X509_INFO_INPUT_MAX, &buf, &len, err)) != DPS_OK)
@@ -98,29 +111,43 @@ static int read_cert(const char *path, char **out, struct dps_error *err)
         return dps_error_set(err, rc, "'%s': %s", path, msg);
     }
     free(buf);
-    if (!(b = BIO_new(BIO_s_mem())) || PEM_write_bio_X509(b, x) != 1 ||
-        (n = BIO_get_mem_data(b, &data)) <= 0 || !(*out = strndup(data, (size_t)n)))
-        rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
-    BIO_free(b);
+    rc = cert_pem(x, out, err);
     X509_free(x);
     return rc;
+}
+
+/*
+ * The --name and the certificate in --file that upload and verify send
+ * (what: the certificate --file must hold). Returns CLI_OK with *name and
+ * *pem (caller frees) set, or the exit code after saying what is wrong.
+ */
+static int name_and_cert(const struct cli_args *a, const char *cmd, const char *what,
+                         const char **name, char **pem)
+{
+    struct dps_error err = {0};
+    const char *n = name_of(a);
+
+    if (!n)
+        return CLI_USAGE;
+    if (!a->val[OPT_FILE]) {
+        cli_errorf("ca %s: --file is required (%s)", cmd, what);
+        return CLI_USAGE;
+    }
+    if (read_cert(a->val[OPT_FILE], pem, &err) != DPS_OK)
+        return cli_fail(&err);
+    *name = n;
+    return CLI_OK;
 }
 
 static int ca_upload(struct dps_service_client *c, const struct cli_args *a)
 {
     struct dps_error err = {0};
-    const char *name = name_of(a);
+    const char *name;
     char *pem = NULL, *out = NULL;
-    int rc;
+    int rc = name_and_cert(a, "upload", "the CA certificate", &name, &pem);
 
-    if (!name)
-        return CLI_USAGE;
-    if (!a->val[OPT_FILE]) {
-        cli_errorf("ca upload: --file is required (the CA certificate)");
-        return CLI_USAGE;
-    }
-    if (read_cert(a->val[OPT_FILE], &pem, &err) != DPS_OK)
-        return cli_fail(&err);
+    if (rc != CLI_OK)
+        return rc;
     rc = dps_ca_upload(c, name, pem, a->set[OPT_VERIFIED], etag_of(a), &out, &err);
     free(pem);
     if (rc != DPS_OK)
@@ -215,18 +242,12 @@ static int ca_code(struct dps_service_client *c, const struct cli_args *a)
 static int ca_verify(struct dps_service_client *c, const struct cli_args *a)
 {
     struct dps_error err = {0};
-    const char *name = name_of(a);
+    const char *name;
     char *pem = NULL, *out = NULL;
-    int rc;
+    int rc = name_and_cert(a, "verify", "the verification certificate", &name, &pem);
 
-    if (!name)
-        return CLI_USAGE;
-    if (!a->val[OPT_FILE]) {
-        cli_errorf("ca verify: --file is required (the verification certificate)");
-        return CLI_USAGE;
-    }
-    if (read_cert(a->val[OPT_FILE], &pem, &err) != DPS_OK)
-        return cli_fail(&err);
+    if (rc != CLI_OK)
+        return rc;
     rc = dps_ca_verify(c, name, pem, etag_of(a), &out, &err);
     free(pem);
     if (rc != DPS_OK)
@@ -282,9 +303,6 @@ static int ca_prove(struct dps_service_client *c, const struct cli_args *a)
     json_t *root = NULL;
     X509 *ca = NULL, *proof = NULL;
     EVP_PKEY *ca_key = NULL, *key = NULL;
-    BIO *b = NULL;
-    char *data;
-    long n;
     int rc = CLI_FAILED;
 
     if (!name)
@@ -310,16 +328,9 @@ static int ca_prove(struct dps_service_client *c, const struct cli_args *a)
     snprintf(subject, sizeof(subject), "CN=%s", code);
     spec.subject = subject;
     if (pki_key_generate(PKI_KEY_P256, &key, &err) != DPS_OK ||
-        pki_cert_issue(&spec, key, ca, ca_key, &proof, &err) != DPS_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (!(b = BIO_new(BIO_s_mem())) || PEM_write_bio_X509(b, proof) != 1 ||
-        (n = BIO_get_mem_data(b, &data)) <= 0 || !(pem = strndup(data, (size_t)n))) {
-        cli_errorf("out of memory");
-        goto out;
-    }
-    if (dps_ca_verify(c, name, pem, etag, &out, &err) != DPS_OK) {
+        pki_cert_issue(&spec, key, ca, ca_key, &proof, &err) != DPS_OK ||
+        cert_pem(proof, &pem, &err) != DPS_OK ||
+        dps_ca_verify(c, name, pem, etag, &out, &err) != DPS_OK) {
         rc = cli_fail(&err);
         goto out;
     }
@@ -328,7 +339,6 @@ static int ca_prove(struct dps_service_client *c, const struct cli_args *a)
     rc = answer(a, out);
     out = NULL;
 out:
-    BIO_free(b);
     free(pem);
     free(out);
     free(got);
