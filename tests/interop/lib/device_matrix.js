@@ -3,7 +3,9 @@
 // transport): a test PKI, the enrollments, the positive cases (a group via
 // the root with an intermediate-issued device, a group via an intermediate,
 // individual X.509, a derived symmetric key, an individual key) and every
-// refusal, plus the attempt-history lookup the assertions use.
+// refusal, the attempt-history lookup the assertions use, and runMatrix(),
+// which runs it all against a fresh dpsd and checks what every transport
+// answers alike.
 'use strict';
 
 const assert = require('node:assert');
@@ -12,7 +14,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { dpsctl, serviceCall } = require('./dpsd');
+const { dpsctl, runChild, serviceCall, startDpsd } = require('./dpsd');
 
 const HUBS = ['hub-a.example.net', 'hub-b.example.net'];
 
@@ -140,4 +142,108 @@ async function setupMatrix(d, dir) {
     return cases;
 }
 
-module.exports = { HUBS, makePki, put, x509Group, derive, attemptOf, setupMatrix };
+/* Asserts that the reason why holds every word (a string it includes, or a RegExp it matches). */
+function assertWords(name, why, words) {
+  for (const w of words) {
+    if (w instanceof RegExp) assert.match(why, w, `${name}: ${why}`);
+    else assert.ok(why.includes(w), `${name}: '${w}' not in:\n${why}`);
+  }
+}
+
+/* The X.509 refusals every transport answers alike: case name, registration id, words of the reason. */
+const X509_REFUSALS = [
+  ['node-unknown', 'node-unknown', /not trusted|no enrollment|does not lead/],
+  ['node-expired', 'node-expired', 'expired', '2020-06-30'],
+  ['node-future', 'node-future', 'not yet valid', '2099-01-01'],
+  ['node-forged', 'node-forged', 'root-group', /forged|different key/],
+  ['node-cn-a', 'node-cn-b', "'node-cn-a'", "'node-cn-b'", 'differs'],
+  // The upper-case CN: the registration id is refused before any enrollment is read.
+  ['Node-Upper', 'Node-Upper', 'not a valid registration id'],
+];
+
+/*
+ * Runs every case of the matrix with lib/device_scenario.js against a fresh
+ * dpsd (named name) over transport (DPS_TRANSPORT; undefined: HTTPS) and
+ * checks what every transport answers alike: the assignments, each seen by
+ * the device, in the registration record and in the attempt history; the
+ * X.509 refusals (the SDK's UnauthorizedError with dpsd's 401002 body, no
+ * enrollment named to the device, the operator's reason under the same
+ * tracking id); the disabled enrollments. Then it awaits more(m) for the
+ * transport's own checks, with m = { d, outcome, show(name), refused(name,
+ * id, ...words) }, and stops dpsd, asserting a clean exit.
+ */
+async function runMatrix(name, transport, more) {
+  const d = await startDpsd(name, ['--linked-hub', HUBS[0], '--linked-hub', `${HUBS[1]},weight=2`]);
+  let stopped = false;
+  try {
+    const cases = await setupMatrix(d, path.join(d.dir, 'pki'));
+    const casesFile = path.join(d.dir, 'cases.json');
+    fs.writeFileSync(casesFile, JSON.stringify(cases));
+    const env = { NODE_EXTRA_CA_CERTS: d.ca, DPS_ID_SCOPE: d.idScope, DPS_CASES: casesFile };
+    if (transport) env.DPS_TRANSPORT = transport;
+    const r = await runChild(path.join(__dirname, 'device_scenario.js'), env);
+    assert.strictEqual(r.code, 0, `device scenario failed:\n${r.stdout}\n${r.stderr}\n-- dpsd --\n${d.stderr()}`);
+    const outcome = Object.fromEntries(JSON.parse(r.stdout).map((o) => [o.name, o]));
+    const show = (n) => `${transport || 'https'}: ${JSON.stringify(outcome[n])}`;
+
+    /* An assignment: the hub, the device id and the enrollment that decided it. */
+    async function assigned(n, id, deviceId, group) {
+      const o = outcome[n];
+      assert.ok(o.ok, `${n}: ${show(n)}`);
+      assert.strictEqual(o.result.registrationId, id, show(n));
+      assert.strictEqual(o.result.deviceId, deviceId, show(n));
+      assert.ok(HUBS.includes(o.result.assignedHub), show(n));
+      const rec = await serviceCall(d, 'GET', `/registrations/${id}`);
+      assert.strictEqual(rec.status, 200, JSON.stringify(rec.body));
+      assert.strictEqual(rec.body.assignedHub, o.result.assignedHub);
+      assert.strictEqual(rec.body.enrollmentGroupId, group, JSON.stringify(rec.body));
+      const { a } = await attemptOf(d, id);
+      assert.strictEqual(a.status, 'assigned', JSON.stringify(a));
+    }
+    await assigned('node-x509-root', 'node-x509-root', 'node-x509-root', 'root-group');
+    await assigned('node-x509-inter', 'node-x509-inter', 'node-x509-inter', 'inter-group');
+    await assigned('node-x509-ind', 'node-x509-ind', 'node-x509-device', undefined);
+    await assigned('sym-derived', 'node-sym-dev', 'node-sym-dev', 'sym-group');
+    // node-sym-ind's last attempt is a refusal: check its assignment by the SDK's answer.
+    assert.ok(outcome['sym-individual'].ok, show('sym-individual'));
+    assert.strictEqual(outcome['sym-individual'].result.deviceId, 'node-sym-ind');
+
+    /* A refusal the device got as a 401002 body: the SDK's UnauthorizedError. */
+    async function refused(n, id, ...words) {
+      const o = outcome[n];
+      assert.ok(!o.ok, `${n} should fail: ${show(n)}`);
+      assert.strictEqual(o.error.name, 'UnauthorizedError', show(n));
+      assert.strictEqual(o.error.body.errorCode, 401002, show(n));
+      assert.doesNotMatch(o.error.body.message, /root-group|inter-group|sym-group|Node .* Root/, show(n));
+      const { a, why } = await attemptOf(d, id, o.error.body.trackingId);
+      assert.strictEqual(a.status, 'unauthorized', JSON.stringify(a));
+      assertWords(n, why, words);
+    }
+    for (const [n, id, ...words] of X509_REFUSALS) await refused(n, id, ...words);
+
+    /* A disabled enrollment: status "disabled", which the SDK reports as an unknown status. */
+    async function disabled(n, id, ...words) {
+      const o = outcome[n];
+      assert.ok(!o.ok, `${n} should fail: ${show(n)}`);
+      assert.match(o.error.message, /disabled/, show(n));
+      const { a, why } = await attemptOf(d, id);
+      assert.strictEqual(a.status, 'disabled', JSON.stringify(a));
+      assertWords(n, why, words);
+    }
+    await disabled('node-disabled', 'node-disabled', "enrollment group 'off-group'", 'disabled');
+    await disabled('node-blocked', 'node-blocked', "individual enrollment 'node-blocked'", 'disabled');
+
+    await more({ d, outcome, show, refused });
+
+    const status = await d.stop();
+    stopped = true;
+    assert.deepStrictEqual(status, { code: 0, signal: null }, d.stderr());
+    fs.rmSync(d.dir, { recursive: true, force: true });
+  } finally {
+    if (!stopped) await d.stop();
+  }
+}
+
+module.exports = {
+  HUBS, X509_REFUSALS, makePki, put, x509Group, derive, attemptOf, assertWords, setupMatrix, runMatrix,
+};
