@@ -10,22 +10,9 @@
 #include <openssl/x509v3.h>
 
 #include "../t.h"
+#include "tmpdir.h"
 
 static char tmpdir[512];
-
-static void make_tmpdir(void)
-{
-    const char *base = getenv("DPS_TEST_TMP");
-    char parent[400];
-
-    snprintf(parent, sizeof(parent), "%s", base && *base ? base : "/tmp");
-    mkdir(parent, 0700);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/pki.XXXXXX", parent);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-}
 
 static void tmp_path(char *buf, size_t size, const char *name)
 {
@@ -374,7 +361,7 @@ end:
 
 int main(void)
 {
-    make_tmpdir();
+    test_tmpdir(tmpdir, sizeof(tmpdir), "pki");
     subtest("key type parse", test_key_type_parse);
     subtest("subject parse", test_subject_parse);
     subtest("chain for every key type", test_chain_all_key_types);

@@ -13,22 +13,9 @@
 #include <openssl/pem.h>
 
 #include "../t.h"
+#include "tmpdir.h"
 
 static char tmpdir[512];
-
-static void make_tmpdir(void)
-{
-    const char *base = getenv("DPS_TEST_TMP");
-    char parent[400];
-
-    snprintf(parent, sizeof(parent), "%s", base && *base ? base : "/tmp");
-    mkdir(parent, 0700);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/x509info.XXXXXX", parent);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-}
 
 static EVP_PKEY *ca_key;
 static X509 *ca_cert;
@@ -313,7 +300,7 @@ int main(void)
     struct dps_error err = {0};
     int rc;
 
-    make_tmpdir();
+    test_tmpdir(tmpdir, sizeof(tmpdir), "x509info");
     if (pki_key_generate(PKI_KEY_P256, &ca_key, &err) ||
         pki_cert_issue(&spec, ca_key, NULL, NULL, &ca_cert, &err)) {
         fprintf(stderr, "cannot make the test CA: %s\n", err.msg);
