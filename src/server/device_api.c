@@ -14,6 +14,7 @@
 #include "server/api_call.h"
 #include "server/auth.h"
 #include "server/committer.h"
+#include "server/json_text.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/provision.h"
@@ -61,9 +62,11 @@ static struct device_worker *worker_state(struct device_api *api, struct http_re
     return w;
 }
 
+/* Sends res; the caller still releases it. */
 static void reply_result(struct http_request *req, struct provision_result *res)
 {
-    char n[16];
+    char n[16], *text;
+    size_t len;
 
     if (res->status >= 400) {
         http_reply_error(req, res->status, res->error_code - res->status * 1000, "%s",
@@ -74,8 +77,17 @@ static void reply_result(struct http_request *req, struct provision_result *res)
         snprintf(n, sizeof(n), "%d", res->retry_after > 0 ? res->retry_after : 1);
         http_reply_header(req, "Retry-After", n);
     }
-    http_reply_jansson(req, res->status, res->body);
-    res->body = NULL;
+    if (res->text) {
+        http_reply_json(req, res->status, res->text, res->text_len);
+        return;
+    }
+    text = json_text_dump(res->body, &len);
+    if (!text) {
+        http_reply_error(req, 500, 0, "cannot encode the reply");
+        return;
+    }
+    http_reply_json(req, res->status, text, len);
+    free(text);
 }
 
 /* Fills a registration request from an HTTP request; strings borrowed from req. */

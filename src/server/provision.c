@@ -19,6 +19,7 @@
 #include "server/ca_api.h"
 #include "server/committer.h"
 #include "server/config.h"
+#include "server/json_text.h"
 #include "server/region.h"
 
 /* Sub-codes of the errors answered here (errorCode = status * 1000 + sub). */
@@ -143,6 +144,7 @@ void provision_result_release(struct provision_result *r)
     if (!r)
         return;
     json_decref(r->body);
+    free(r->text);
     memset(r, 0, sizeof(*r));
 }
 
@@ -155,6 +157,9 @@ static int result_error(struct provision_result *out, int status, int sub, const
 
     json_decref(out->body);
     out->body = NULL;
+    free(out->text);
+    out->text = NULL;
+    out->text_len = 0;
     out->status = status;
     out->error_code = status * 1000 + sub;
     va_start(ap, fmt);
@@ -727,11 +732,40 @@ static json_t *record_json(const struct provision_request *req, const struct out
     return rec;
 }
 
+/* Text of a value built on the request path: NULL only for invalid UTF-8, which input checks
+ * exclude. */
+static char *dump_or_abort(const json_t *v, size_t *len)
+{
+    char *text = json_text_dump(v, len);
+
+    if (!text)
+        abort(); /* what json_dumps() refusing meant before: a bug, never a peer's input */
+    return text;
+}
+
+/*
+ * The registration state as the attempt stores it (device_state() without
+ * the store's times), rendered once: the attempt embeds it and the reply
+ * extends it (reply_text()).
+ */
+static char *state_text(const json_t *rec)
+{
+    json_t *state = device_state(rec, NULL);
+    char *text = dump_or_abort(state, NULL);
+
+    json_decref(state);
+    return text;
+}
+
+/* The attempt's text; state (may be NULL) is its registrationState, spliced in as its last member.
+ */
 static char *attempt_json(const struct provision_request *req, const struct outcome *oc,
-                          const char *operation_id, const struct trace *trace, const json_t *rec)
+                          const char *operation_id, const struct trace *trace, const char *state)
 {
     json_t *a = json_object(), *t = trace_to_json(trace);
+    struct json_text out;
     char *text;
+    size_t len;
 
     set_string(a, "operationId", operation_id);
     set_string(a, "trackingId", req->tracking_id);
@@ -744,13 +778,18 @@ static char *attempt_json(const struct provision_request *req, const struct outc
             a, "enrollment",
             json_pack("{s:s,s:s}", "kind", oc->enrollment_kind, "id", oc->enrollment_id));
     json_object_set_new(a, "trace", t ? t : json_null());
-    if (rec)
-        json_object_set_new(a, "registrationState", device_state(rec, NULL));
-    text = json_dumps(a, JSON_COMPACT);
+    text = dump_or_abort(a, &len);
     json_decref(a);
-    if (!text)
-        abort(); /* out of memory: dpsd's policy */
-    return text;
+    if (!state)
+        return text;
+    /* "{...}" + ',"registrationState":' + state + "}": what one dump of both wrote */
+    json_text_init(&out);
+    json_text_add(&out, text, len - 1);
+    json_text_add_str(&out, len > 2 ? ",\"registrationState\":" : "\"registrationState\":");
+    json_text_add_str(&out, state);
+    json_text_add(&out, "}", 1);
+    free(text);
+    return json_text_take(&out, NULL);
 }
 
 /*
@@ -762,6 +801,7 @@ struct provision_write {
     char *registration_id, *tracking_id, *status, *device_id, *group_id, *hub, *attestation;
     char *record;  /* the record's JSON text; NULL when only the attempt is written */
     char *attempt; /* the attempt's JSON text */
+    char *state;   /* the registrationState text of the attempt; NULL with record */
     char operation_id[PROVISION_OPERATION_ID_MAX];
     json_t *rec;                /* the record, for the answer; NULL with record */
     int denied_status;          /* the 4xx a denied device gets once its attempt is written */
@@ -775,10 +815,13 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-/* Makes the write of a decision; takes the attempt text and a reference to rec (may be NULL). */
+/*
+ * Makes the write of a decision; takes the attempt and state texts (state
+ * may be NULL) and a reference to rec (NULL when state is).
+ */
 static struct provision_write *write_new(const struct provision_request *req,
                                          const struct outcome *oc, const char *operation_id,
-                                         json_t *rec, char *attempt)
+                                         json_t *rec, char *state, char *attempt)
 {
     struct provision_write *w = xcalloc(1, sizeof(*w));
 
@@ -790,13 +833,12 @@ static struct provision_write *write_new(const struct provision_request *req,
     w->hub = dup_or_null(oc->hub);
     w->attestation = dup_or_null(oc->attestation_type);
     w->attempt = attempt;
+    w->state = state;
     if (operation_id)
         snprintf(w->operation_id, sizeof(w->operation_id), "%s", operation_id);
     if (rec) {
         w->rec = json_incref(rec);
-        w->record = json_dumps(rec, JSON_COMPACT);
-        if (!w->record)
-            abort(); /* out of memory: dpsd's policy */
+        w->record = dump_or_abort(rec, NULL);
     }
     return w;
 }
@@ -814,6 +856,7 @@ void provision_write_free(struct provision_write *w)
     free(w->attestation);
     free(w->record);
     free(w->attempt);
+    free(w->state);
     json_decref(w->rec);
     store_object_release(&w->stored);
     free(w);
@@ -845,6 +888,50 @@ int provision_write_run(struct store *s, void *write, struct dps_error *err)
     return store_registration_put_with_attempt(s, &put, &ai, &w->stored, err);
 }
 
+/*
+ * The reply's text, operation_status() of device_state() as one dump would
+ * write it, made of the state text rendered for the attempt plus the
+ * store's times and etag. NULL when a member would not render (the caller
+ * then renders the body).
+ */
+static char *reply_text(const struct provision_write *w, size_t *len)
+{
+    char created[TIMEUTIL_ISO_SIZE], updated[TIMEUTIL_ISO_SIZE];
+    size_t state_len = strlen(w->state);
+    struct json_text t;
+
+    json_text_init(&t);
+    json_text_add_str(&t, "{\"operationId\":");
+    if (json_text_add_string(&t, w->operation_id, strlen(w->operation_id)) != 0)
+        goto fail;
+    json_text_add_str(&t, ",\"status\":");
+    if (json_text_add_string(&t, w->status, strlen(w->status)) != 0)
+        goto fail;
+    json_text_add_str(&t, ",\"registrationState\":");
+    json_text_add(&t, w->state, state_len - 1);
+    if (w->stored.id) {
+        if (!w->stored.etag)
+            goto fail; /* device_state() leaves it out: not worth a case of its own */
+        format_ms(w->stored.created_ms, created);
+        format_ms(w->stored.updated_ms, updated);
+        json_text_add_str(&t,
+                          state_len > 2 ? ",\"createdDateTimeUtc\":" : "\"createdDateTimeUtc\":");
+        if (json_text_add_string(&t, created, strlen(created)) != 0)
+            goto fail;
+        json_text_add_str(&t, ",\"lastUpdatedDateTimeUtc\":");
+        if (json_text_add_string(&t, updated, strlen(updated)) != 0)
+            goto fail;
+        json_text_add_str(&t, ",\"etag\":");
+        if (json_text_add_string(&t, w->stored.etag, strlen(w->stored.etag)) != 0)
+            goto fail;
+    }
+    json_text_add(&t, "}}", 2);
+    return json_text_take(&t, len);
+fail:
+    json_text_release(&t);
+    return NULL;
+}
+
 void provision_write_finish(const struct provision_write *w, int rc, struct provision_result *out)
 {
     memset(out, 0, sizeof(*out));
@@ -858,6 +945,7 @@ void provision_write_finish(const struct provision_write *w, int rc, struct prov
     }
     out->status = 200;
     out->body = operation_status(w->operation_id, w->status, device_state(w->rec, &w->stored));
+    out->text = reply_text(w, &out->text_len);
 }
 
 /* Fills oc from the attestation's deciding enrollment. */
@@ -958,6 +1046,7 @@ int provision_decide(const struct provision *p, const struct provision_request *
     char operation_id[PROVISION_OPERATION_ID_MAX];
     json_t *payload = NULL, *prev = NULL, *rec = NULL;
     struct provision_write *w;
+    char *state;
     int rc;
 
     *write = NULL;
@@ -977,7 +1066,7 @@ int provision_decide(const struct provision *p, const struct provision_request *
 
     if (r.outcome == ATTEST_DENIED) {
         oc.status = "unauthorized";
-        w = write_new(req, &oc, NULL, NULL, attempt_json(req, &oc, NULL, r.trace, NULL));
+        w = write_new(req, &oc, NULL, NULL, NULL, attempt_json(req, &oc, NULL, r.trace, NULL));
         w->denied_status = 401;
         w->denied_sub = 2;
         snprintf(w->denied_message, sizeof(w->denied_message), "%s", device_message(r.trace));
@@ -997,8 +1086,9 @@ int provision_decide(const struct provision *p, const struct provision_request *
         allocate(p, req, &c, prev, &oc, r.trace);
     }
     rec = record_json(req, &oc, operation_id, payload);
-    *write =
-        write_new(req, &oc, operation_id, rec, attempt_json(req, &oc, operation_id, r.trace, rec));
+    state = state_text(rec);
+    *write = write_new(req, &oc, operation_id, rec, state,
+                       attempt_json(req, &oc, operation_id, r.trace, state));
 done:
     json_decref(rec);
     json_decref(prev);

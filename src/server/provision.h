@@ -122,6 +122,13 @@ struct provision_result {
     char message[256]; /* short, for the device: names no enrollment, group or CA */
     int retry_after;   /* seconds, for 202 */
     json_t *body;      /* owned; NULL on errors */
+    /*
+     * body as json_dumps(JSON_COMPACT) writes it, when the answer was
+     * composed from text rendered once (a registration's 200); owned, NULL
+     * otherwise. An HTTP reply sends it as is; other users read body.
+     */
+    char *text;
+    size_t text_len;
 };
 
 /* Releases what r holds and zeroes it; r may be NULL. */

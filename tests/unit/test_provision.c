@@ -60,7 +60,9 @@ static size_t n_attempts(const char *id)
 static void test_assigned_and_operation(void)
 {
     struct provision_result res = {0}, op = {0};
-    char *tok = token("dev-1", KEY);
+    struct store_attempt_list l = {0};
+    char *tok = token("dev-1", KEY), *body = NULL, *again = NULL;
+    json_t *attempt = NULL, *state = NULL;
     const char *opid;
 
     ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\",\"payload\":{\"a\":1}}", &res) ==
@@ -69,6 +71,22 @@ static void test_assigned_and_operation(void)
     ok_str(json_string_value(json_object_get(res.body, "status")), "assigned");
     opid = json_string_value(json_object_get(res.body, "operationId"));
     ok(opid != NULL);
+    /* the reply's text, composed from the state rendered once, is the body's own rendering */
+    body = json_dumps(res.body, JSON_COMPACT);
+    ok(body != NULL && res.text != NULL);
+    ok_str(res.text, body);
+    ok(res.text_len == strlen(body));
+    /* the attempt spliced the same state: compact JSON, the reply's state without store fields */
+    ok(store_attempt_list(st, "dev-1", false, 0, 1, &l, NULL) == DPS_OK && l.n == 1);
+    attempt = json_loads(l.items[0].json, 0, NULL);
+    ok(attempt != NULL);
+    again = json_dumps(attempt, JSON_COMPACT);
+    ok_str(again, l.items[0].json);
+    state = json_deep_copy(json_object_get(res.body, "registrationState"));
+    json_object_del(state, "createdDateTimeUtc");
+    json_object_del(state, "lastUpdatedDateTimeUtc");
+    json_object_del(state, "etag");
+    ok(json_equal(state, json_object_get(attempt, "registrationState")));
     ok(provision_operation(prov, st, SCOPE, "dev-1", opid, &op) == DPS_OK);
     ok_int(op.status, 200);
     ok_str(json_string_value(
@@ -81,6 +99,11 @@ static void test_assigned_and_operation(void)
 end:
     provision_result_release(&res);
     provision_result_release(&op);
+    store_attempt_list_release(&l);
+    json_decref(attempt);
+    json_decref(state);
+    free(body);
+    free(again);
     free(tok);
 }
 
