@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -526,6 +527,34 @@ out:
     return rc;
 }
 
+/*
+ * Creates dir and its missing parents (mode 0700: the directory holds keys),
+ * so `--data-dir var/dev` works in a fresh checkout. Returns 0 or -1 with
+ * errno set.
+ */
+static int make_dirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
 int datadir_open(const struct config *cfg, struct datadir *out, struct dps_error *err)
 {
     struct datadir d = {0};
@@ -533,7 +562,7 @@ int datadir_open(const struct config *cfg, struct datadir *out, struct dps_error
     bool initialised = false;
     int rc;
 
-    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST)
+    if (make_dirs(cfg->data_dir) != 0)
         return dps_error_set(err, DPS_ERR_IO, "cannot create data directory '%s': %s",
                              cfg->data_dir, strerror(errno));
     if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -336,6 +336,18 @@ def test_restart_keeps_identity():
         assert again.stop() == 0
 
 
+def test_missing_parents_created():
+    # As `make run` in a fresh checkout: --data-dir var/dev where var/ does not exist yet.
+    d = os.path.join(BASE, "fresh-checkout", "var", "dev")
+    nested = start("nested", data_dir=d)
+    try:
+        assert os.path.exists(os.path.join(d, "connection-string"))
+        for p in (d, os.path.dirname(d)):
+            assert stat.S_IMODE(os.stat(p).st_mode) == 0o700, p
+    finally:
+        assert nested.stop() == 0
+
+
 def test_sigterm_finishes_request_in_flight():
     d = start("drain")
     s = d.raw()
@@ -494,7 +506,7 @@ def main_():
                      test_close_notify, test_get_with_body_and_pipelining, test_expect_continue,
                      test_not_found_and_method, test_oversized_body, test_malformed_request,
                      test_secrets_not_logged, test_restart_keeps_identity,
-                     test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
+                     test_missing_parents_created, test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
                      test_port_in_use, test_unknown_flag, test_bad_config_line,
                      test_corrupt_data_dir, test_interrupted_init_is_redone,
                      test_tls_override_and_json_log, test_help,
