@@ -285,6 +285,17 @@ static char *register_body(const struct mqtt_session *s, const struct mqtt_bytes
     return out;
 }
 
+/* True when the n bytes at p are all ASCII: escaping non-ASCII would change nothing. */
+static bool is_ascii(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if ((unsigned char)p[i] >= 0x80)
+            return false;
+    return true;
+}
+
 /* The response payload: always JSON, non-ASCII escaped (Node decodes payloads as ASCII). */
 static char *response_payload(const struct provision_result *res, const char *tracking_id)
 {
@@ -292,6 +303,8 @@ static char *response_payload(const struct provision_result *res, const char *tr
     json_t *o;
     char *s;
 
+    if (res->status < 400 && res->text && is_ascii(res->text, res->text_len))
+        return xstrdup(res->text); /* the same bytes as the escaping dump below */
     if (res->status < 400 && res->body)
         return json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     http_utc_now(when);
@@ -304,14 +317,18 @@ static char *response_payload(const struct provision_result *res, const char *tr
     return s;
 }
 
-static void send_response(struct mqtt_session *s, const char *rid, size_t rid_len,
+/*
+ * Sends the response PUBLISH of a request, after the PUBACK of its own
+ * PUBLISH when ack_id >= 0: both in one write, so one TLS record.
+ */
+static void send_response(struct mqtt_session *s, int ack_id, const char *rid, size_t rid_len,
                           const struct provision_result *res, const char *tracking_id)
 {
     char topic[DPS_MQTT_RESPONSE_TOPIC_SIZE];
     long retry = -1;
     char *payload;
     uint8_t *buf;
-    size_t tlen, plen, n;
+    size_t tlen, plen, n, acked = 0;
     uint8_t qos = s->subscribed ? 1 : 0;
     int status = res->status >= 100 && res->status <= 999 ? res->status : 500;
 
@@ -323,10 +340,12 @@ static void send_response(struct mqtt_session *s, const char *rid, size_t rid_le
         payload = xstrdup("{}");
     plen = strlen(payload);
     n = mqtt_encode_publish(NULL, 0, topic, tlen, payload, plen, qos, s->next_packet_id);
-    buf = xmalloc(n ? n : 1);
-    n = mqtt_encode_publish(buf, n, topic, tlen, payload, plen, qos, s->next_packet_id);
-    if (n)
-        s->send(s->send_arg, buf, n);
+    buf = xmalloc(n + 4);
+    if (ack_id >= 0)
+        acked = mqtt_encode_puback(buf, 4, (uint16_t)ack_id);
+    n = mqtt_encode_publish(buf + acked, n, topic, tlen, payload, plen, qos, s->next_packet_id);
+    if (n + acked)
+        s->send(s->send_arg, buf, n + acked);
     if (qos && ++s->next_packet_id == 0)
         s->next_packet_id = 1;
     free(buf);
@@ -339,6 +358,7 @@ struct mqtt_pending {
     enum dps_mqtt_request kind;
     char rid[DPS_MQTT_RID_MAX];
     size_t rid_len;
+    int ack_id; /* the PUBLISH's packet id for its PUBACK (QoS 1), or -1 */
     char tracking_id[37];
 };
 
@@ -351,7 +371,7 @@ static void pending_answer(void *arg, struct provision_result *res)
 
     assert(s->outstanding > 0);
     s->outstanding--;
-    send_response(s, pend->rid, pend->rid_len, res, pend->tracking_id);
+    send_response(s, pend->ack_id, pend->rid, pend->rid_len, res, pend->tracking_id);
     log_msg(LOG_INFO, "mqtt %s '%s' %d %s %s",
             pend->kind == DPS_MQTT_REGISTER ? "register" : "poll", s->user.registration_id,
             res->status, s->peer, pend->tracking_id);
@@ -369,7 +389,6 @@ static int handle_publish(struct mqtt_session *s, const struct mqtt_publish *p)
     struct mqtt_request r;
     char operation_id[DPS_MQTT_OPERATION_ID_MAX + 1];
     char *body = NULL;
-    uint8_t ack[4];
     int rc;
 
     if (p->qos > 1)
@@ -381,11 +400,10 @@ static int handle_publish(struct mqtt_session *s, const struct mqtt_publish *p)
         return refuse(s, "PUBLISH topic: %s", err.msg);
     if (s->outstanding >= MQTT_SESSION_MAX_INFLIGHT)
         return refuse(s, "more than %d requests outstanding", MQTT_SESSION_MAX_INFLIGHT);
-    if (p->qos == 1)
-        s->send(s->send_arg, ack, mqtt_encode_puback(ack, sizeof(ack), p->packet_id));
-
     pend = xcalloc(1, sizeof(*pend));
     pend->s = s;
+    /* The PUBACK goes out with the response, in the same TLS record (the answer follows anyway). */
+    pend->ack_id = p->qos == 1 ? (int)p->packet_id : -1;
     pend->kind = t.kind;
     assert(t.rid_len <= sizeof(pend->rid));
     if (t.rid_len)
@@ -594,12 +612,12 @@ static void refusal_done(void *arg, struct provision_result *res)
 }
 
 /*
- * A SAS in the CONNECT password is checked at once (§5.4): the status
- * lookup attests without writing. A refusal is then recorded as the
- * register attempt the device came for, so the operator finds the reason
- * in the attempt history, and the device gets CONNACK 5. Enrollment-level
- * outcomes that attestation does not refuse (a disabled enrollment) are
- * answered on the response topic.
+ * A SAS in the CONNECT password is checked at once (§5.4): attested
+ * without writing and without reading the record. A refusal is then
+ * recorded as the register attempt the device came for, so the operator
+ * finds the reason in the attempt history, and the device gets CONNACK 5.
+ * Enrollment-level outcomes that attestation does not refuse (a disabled
+ * enrollment) are answered on the response topic.
  */
 static void service_authenticate(void *arg, const struct mqtt_request *r, mqtt_auth_fn done,
                                  void *done_arg)
@@ -616,7 +634,7 @@ static void service_authenticate(void *arg, const struct mqtt_request *r, mqtt_a
         return;
     }
     provision_request_from(w, r, &pr);
-    provision_status_lookup(svc->prov, &pr, &res);
+    provision_authenticate(svc->prov, &pr, &res);
     if (res.status == 401 && svc->committer) {
         /* The CONNACK waits until the refusal's attempt is durable: no fsync on the loop. */
         provision_result_release(&res);

@@ -1229,8 +1229,9 @@ done:
     return DPS_OK;
 }
 
-int provision_status_lookup(const struct provision *p, const struct provision_request *req,
-                            struct provision_result *out)
+/* The status lookup, or with with_record false only its attestation (provision_authenticate()). */
+static int status_lookup(const struct provision *p, const struct provision_request *req,
+                         bool with_record, struct provision_result *out)
 {
     struct attest_result r;
     struct candidates c = {0};
@@ -1254,6 +1255,10 @@ int provision_status_lookup(const struct provision *p, const struct provision_re
         result_error(out, 401, 2, "%s", device_message(r.trace));
         goto done;
     }
+    if (!with_record) {
+        out->status = 200;
+        goto done;
+    }
     rec = previous_record(req->store, req->registration_id, &obj, &err, &rc);
     if (rc != DPS_OK)
         result_error(out, 500, SUB_STORE, "registration could not be read; try again");
@@ -1270,4 +1275,16 @@ done:
     candidates_release(&c);
     attest_result_release(&r);
     return DPS_OK;
+}
+
+int provision_status_lookup(const struct provision *p, const struct provision_request *req,
+                            struct provision_result *out)
+{
+    return status_lookup(p, req, true, out);
+}
+
+int provision_authenticate(const struct provision *p, const struct provision_request *req,
+                           struct provision_result *out)
+{
+    return status_lookup(p, req, false, out);
 }

@@ -253,4 +253,17 @@ int provision_operation(const struct provision *p, struct store *store, const ch
 int provision_status_lookup(const struct provision *p, const struct provision_request *req,
                             struct provision_result *out);
 
+/*
+ * Attests the device as provision_status_lookup() does, and stops there:
+ * no record is read. For a credential checked before the request (the
+ * MQTT CONNECT password). out->status is 200 (no body) when the device is
+ * attested (an enrollment that allows it, enabled or disabled), 401 when
+ * refused, or an input (400, 404) or store (500) error as
+ * provision_register() gives it.
+ *
+ * Returns: as provision_register().
+ */
+int provision_authenticate(const struct provision *p, const struct provision_request *req,
+                           struct provision_result *out);
+
 #endif
