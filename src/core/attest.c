@@ -881,15 +881,30 @@ static int key_matches(const struct sas_token *tok, const char *key_b64)
     return key_b64 ? sas_signature_matches_b64(tok, key_b64) : 0;
 }
 
-/* 1 when the token is signed with the key derived from group_key_b64, 0 not, -1 out of memory. */
+void attest_symkey_memo_release(struct attest_symkey_memo *m)
+{
+    if (!m || !m->group_key)
+        return;
+    OPENSSL_cleanse(m->group_key, strlen(m->group_key));
+    free(m->group_key);
+    m->group_key = NULL;
+}
+
+/*
+ * 1 when the token is signed with the key derived from group_key_b64, 0
+ * not, -1 out of memory. A match is recorded in memo (if any); a memo that
+ * names group_key_b64 answers 1 without the HMACs.
+ */
 static int derived_matches(const struct sas_token *tok, const char *group_key_b64,
-                           const char *registration_id)
+                           const char *registration_id, struct attest_symkey_memo *memo)
 {
     char *derived = NULL;
     int rc;
 
     if (!group_key_b64)
         return 0;
+    if (memo && memo->group_key && strcmp(memo->group_key, group_key_b64) == 0)
+        return 1;
     rc = sas_derive_device_key(group_key_b64, registration_id, strlen(registration_id), &derived,
                                NULL);
     if (rc == SAS_ERR_NOMEM)
@@ -899,6 +914,11 @@ static int derived_matches(const struct sas_token *tok, const char *group_key_b6
     rc = sas_signature_matches_b64(tok, derived);
     OPENSSL_cleanse(derived, strlen(derived));
     free(derived);
+    if (rc > 0 && memo) {
+        /* Out of memory here only loses the shortcut. */
+        attest_symkey_memo_release(memo);
+        memo->group_key = strdup(group_key_b64);
+    }
     return rc;
 }
 
@@ -981,7 +1001,7 @@ int attest_symkey(const struct attest_symkey_request *req, struct attest_result 
              * spares the group-key check (up to four HMACs, one per way
              * of writing the resource) on every accepted registration.
              */
-            m = derived_matches(tok, key, req->registration_id);
+            m = derived_matches(tok, key, req->registration_id, req->memo);
             if (m < 0)
                 goto nomem;
             if (m > 0) {

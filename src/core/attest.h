@@ -173,6 +173,21 @@ struct attest_symkey_candidate {
     const char *secondary_key;
 };
 
+/*
+ * What an earlier attest_symkey() of the same token, id scope and
+ * registration id found, so a later one (the MQTT CONNECT password checked
+ * again for the register request) skips the HMACs whose result it knows:
+ * the group key (base64) whose derived key signed the token. The result
+ * of those HMACs depends on nothing else, so no decision or trace line
+ * changes. Zero it to start; attest_symkey_memo_release() frees it.
+ */
+struct attest_symkey_memo {
+    char *group_key; /* owned, wiped on release; NULL: nothing known */
+};
+
+/* Wipes and frees what m holds and empties it; m itself is the caller's (may be NULL). */
+void attest_symkey_memo_release(struct attest_symkey_memo *m);
+
 /* One symmetric-key registration attempt. Pointers borrowed for the duration of the call. */
 struct attest_symkey_request {
     const char *token; /* the SAS token as received (Authorization header or MQTT password) */
@@ -186,6 +201,9 @@ struct attest_symkey_request {
     /* The symmetric-key enrollment groups, enabled or not. */
     const struct attest_symkey_candidate *groups;
     size_t n_groups;
+    /* In and out, or NULL: valid only for the same token, id scope and
+     * registration id. A derived-key match found here is recorded. */
+    struct attest_symkey_memo *memo;
 };
 
 /*

@@ -41,6 +41,7 @@ struct mqtt_session {
     struct dps_mqtt_username user;
     char *password; /* the SAS token, NUL-terminated; wiped on free */
     size_t password_len;
+    struct attest_symkey_memo memo; /* of password, for this registration id */
 };
 
 struct mqtt_session *mqtt_session_new(const struct mqtt_backend *backend, size_t max_packet,
@@ -69,6 +70,7 @@ void mqtt_session_free(struct mqtt_session *s)
         OPENSSL_cleanse(s->password, s->password_len);
         free(s->password);
     }
+    attest_symkey_memo_release(&s->memo);
     free(s);
 }
 
@@ -125,7 +127,7 @@ static void send_connack(struct mqtt_session *s, uint8_t code)
     s->send(s->send_arg, buf, n);
 }
 
-static void request_init(const struct mqtt_session *s, struct mqtt_request *r, char tracking_id[37])
+static void request_init(struct mqtt_session *s, struct mqtt_request *r, char tracking_id[37])
 {
     memset(r, 0, sizeof(*r));
     http_uuid(tracking_id);
@@ -137,6 +139,7 @@ static void request_init(const struct mqtt_session *s, struct mqtt_request *r, c
     r->sas_len = s->password_len;
     r->tracking_id = tracking_id;
     r->peer = s->peer;
+    r->symkey_memo = &s->memo;
 }
 
 /* Sends the CONNACK of the authenticated CONNECT; returns an enum mqtt_session_status. */
@@ -575,6 +578,7 @@ static void provision_request_from(const struct mqtt_worker *w, const struct mqt
     pr->cache = w->cache;
     pr->group_cache = w->groups;
     pr->store = w->store;
+    pr->symkey_memo = r->symkey_memo;
 }
 
 /* On the worker, once a register request's write is durable (or failed): count, then answer. */

@@ -56,6 +56,9 @@ struct mqtt_request {
     const char *operation_id; /* poll: NUL-terminated, as sent in the topic */
     const char *tracking_id;  /* a fresh uuid */
     const char *peer;         /* "ADDR:PORT", for logs */
+    /* The session's memo of its SAS token's attestation (in and out): the
+     * CONNECT's check spares the register request's HMACs. */
+    struct attest_symkey_memo *symkey_memo;
 };
 
 /*

@@ -605,6 +605,7 @@ static int attest(const struct provision_request *req, struct candidates *c,
             .individual = c->individual ? &c->symkey_individual : NULL,
             .groups = c->set->symkey,
             .n_groups = c->set->n,
+            .memo = req->symkey_memo,
         };
         rc = attest_symkey(&sr, r);
     }

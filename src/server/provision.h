@@ -85,6 +85,9 @@ struct provision_request {
     /* The worker's enrollment group cache, or NULL: read every group each time. */
     struct provision_cache *group_cache;
     struct store *store; /* the worker's store connection, required */
+    /* What an earlier attestation of the same token found (MQTT: kept from
+     * the CONNECT to the register request), or NULL; see attest.h. */
+    struct attest_symkey_memo *symkey_memo;
 };
 
 /*

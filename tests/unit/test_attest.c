@@ -622,6 +622,85 @@ end:
     free(secondary);
 }
 
+/* The trace as compact JSON text (caller frees), or NULL. */
+static char *trace_text(const struct trace *t)
+{
+    json_t *j = trace_to_json(t);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    json_decref(j);
+    return s;
+}
+
+/* Runs attest_symkey() for id with the given token and memo. */
+static int run_sym_memo(const char *id, const char *token,
+                        const struct attest_symkey_candidate *groups, size_t n_groups,
+                        struct attest_symkey_memo *memo, struct attest_result *r)
+{
+    struct attest_symkey_request req = {
+        .token = token,
+        .token_len = strlen(token),
+        .id_scope = SCOPE,
+        .registration_id = id,
+        .now = time(NULL),
+        .groups = groups,
+        .n_groups = n_groups,
+        .memo = memo,
+    };
+
+    return attest_symkey(&req, r);
+}
+
+static void test_symkey_memo(void)
+{
+    struct attest_symkey_candidate groups[] = {
+        {"other-group", true, true, IND_SECONDARY, NULL},
+        {"sym-group", true, true, GROUP_PRIMARY, GROUP_SECONDARY},
+    };
+    const char *id = "memo-device";
+    char *derived = derive(GROUP_SECONDARY, id), *token = NULL, *first = NULL;
+    struct attest_symkey_memo memo = {0};
+    struct attest_result r;
+
+    attest_result_init(&r);
+    ok(derived != NULL);
+    ok_int(sas_token_build(SCOPE "/registrations/memo-device", derived, SAS_DEVICE_KEY_NAME,
+                           time(NULL) + 3600, &token, NULL),
+           SAS_OK);
+    /* The first check records the group key whose derived key signed the token. */
+    ok_int(run_sym_memo(id, token, groups, 2, &memo, &r), DPS_OK);
+    ok_int(r.outcome, ATTEST_ASSIGN);
+    ok_str(memo.group_key, GROUP_SECONDARY);
+    first = trace_text(r.trace);
+    ok(first != NULL);
+    /* The second gives the same decision and the same trace. */
+    ok_int(run_sym_memo(id, token, groups, 2, &memo, &r), DPS_OK);
+    ok_int(r.outcome, ATTEST_ASSIGN);
+    ok_str(r.enrollment_id, "sym-group");
+    {
+        char *second = trace_text(r.trace);
+
+        ok(second && strcmp(first, second) == 0);
+        free(second);
+    }
+    /* The group disabled in between: disabled, as without the memo. */
+    groups[1].enabled = false;
+    ok_int(run_sym_memo(id, token, groups, 2, &memo, &r), DPS_OK);
+    ok_int(r.outcome, ATTEST_DISABLED);
+    /* The key rotated in between: the memo names no key any more, the token is refused. */
+    groups[1].enabled = true;
+    groups[1].secondary_key = IND_PRIMARY;
+    ok_int(run_sym_memo(id, token, groups, 2, &memo, &r), DPS_OK);
+    ok_int(r.outcome, ATTEST_DENIED);
+end:
+    attest_symkey_memo_release(&memo);
+    ok(memo.group_key == NULL);
+    attest_result_release(&r);
+    free(first);
+    free(token);
+    free(derived);
+}
+
 static void test_symkey_refusals(void)
 {
     struct attest_symkey_candidate ind = {"sym-1", false, false, IND_PRIMARY, IND_SECONDARY};
@@ -736,6 +815,7 @@ int main(void)
     subtest("trust store cache keyed by group id and etag", test_cache);
     subtest("symmetric key: individual primary and secondary", test_symkey_individual);
     subtest("symmetric key: derived group keys; the group key itself refused", test_symkey_group);
+    subtest("symmetric key: a memo of the first check changes no decision", test_symkey_memo);
     subtest("symmetric key: disabled individual, wrong key, expired, malformed, other id",
             test_symkey_refusals);
     subtest("trace to json", test_trace_json);
