@@ -14,6 +14,7 @@
 #include "server/auth.h"
 #include "server/provision.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
 #define SCOPE "0ne0000CCCC"
 #define HOST "dps.example.net"
@@ -22,7 +23,7 @@
 
 static struct store *writer, *reader;
 static struct provision *prov;
-static char dir[] = "/tmp/test_cache.XXXXXX";
+static char dir[512];
 
 /* Writes the symmetric-key group "g" with key, and bumps the generation when asked. */
 static int put_group(const char *key, bool bump)
@@ -188,12 +189,10 @@ end:
 
 int main(void)
 {
-    static const char *const files[] = {"t.db", "t.db-wal", "t.db-shm"};
-    char dsn[128], path[160];
+    char dsn[600];
     char *hubs[] = {"hub-1.example.net"};
 
-    if (!mkdtemp(dir))
-        return 1;
+    test_tmpdir(dir, sizeof(dir), "cache");
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     if (store_open(dsn, &writer, NULL) != DPS_OK || store_open(dsn, &reader, NULL) != DPS_OK ||
         provision_new(SCOPE, hubs, 1, NULL, 0, &prov, NULL) != DPS_OK)
@@ -204,10 +203,6 @@ int main(void)
     provision_free(prov);
     store_close(reader);
     store_close(writer);
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    test_tmpdir_remove_sqlite(dir, "t.db");
     return t_done();
 }

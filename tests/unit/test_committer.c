@@ -15,9 +15,10 @@
 #include "../t.h"
 #include "server/committer.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
-static char dir[] = "/tmp/test_committer.XXXXXX";
-static char dsn[200];
+static char dir[512];
+static char dsn[600];
 
 /* ---- jobs ---- */
 
@@ -409,23 +410,14 @@ end:
 
 int main(void)
 {
-    char path[300];
-
     evthread_use_pthreads();
-    if (!mkdtemp(dir))
-        return 1;
+    test_tmpdir(dir, sizeof(dir), "committer");
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     subtest("jobs from several threads share one batch", test_one_batch);
     subtest("a failing job fails only itself", test_failing_job);
     subtest("a failed commit fails every job of the batch", test_commit_failure);
     subtest("completions run on the submitter's loop", test_completion_thread);
     subtest("stopping drains the queue; a full queue refuses", test_shutdown_drains);
-    snprintf(path, sizeof(path), "%s/t.db", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/t.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/t.db-shm", dir);
-    unlink(path);
-    rmdir(dir);
+    test_tmpdir_remove_sqlite(dir, "t.db");
     return t_done();
 }

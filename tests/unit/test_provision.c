@@ -13,13 +13,14 @@
 #include "core/sas.h"
 #include "server/provision.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
 #define SCOPE "0ne0000AAAA"
 #define KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
 static struct store *st;
 static struct provision *prov;
-static char dir[] = "/tmp/test_provision.XXXXXX";
+static char dir[512];
 
 static char *token(const char *id, const char *key)
 {
@@ -194,7 +195,7 @@ end:;
 
 int main(void)
 {
-    char dsn[128];
+    char dsn[600];
     char *hubs[] = {"hub-1.example.net"};
     struct store_put put = {.id = "dev-1",
                             .json = "{\"registrationId\":\"dev-1\",\"attestation\":{\"type\":"
@@ -202,8 +203,7 @@ int main(void)
                                     "\",\"secondaryKey\":\"" KEY "\"}}}",
                             .attestation = "symmetricKey"};
 
-    if (!mkdtemp(dir))
-        return 1;
+    test_tmpdir(dir, sizeof(dir), "provision");
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     if (store_open(dsn, &st, NULL) != DPS_OK || store_enrollment_put(st, &put, NULL, NULL) ||
         provision_new(SCOPE, hubs, 1, NULL, 0, &prov, NULL) != DPS_OK)
@@ -214,16 +214,6 @@ int main(void)
     subtest("a hub with apply=false is chosen only when named", test_apply_allocation_policy);
     provision_free(prov);
     store_close(st);
-    {
-        char path[160];
-
-        snprintf(path, sizeof(path), "%s/t.db", dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/t.db-wal", dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/t.db-shm", dir);
-        unlink(path);
-        rmdir(dir);
-    }
+    test_tmpdir_remove_sqlite(dir, "t.db");
     return t_done();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * Creates the directory "<base>/<prefix>.XXXXXX" with a unique suffix and
@@ -28,6 +29,23 @@ static inline void test_tmpdir(char *buf, size_t size, const char *prefix)
         perror("mkdtemp");
         exit(1);
     }
+}
+
+/*
+ * Removes the SQLite database "<dir>/<db>" with its "-wal" and "-shm"
+ * files, then the directory itself (which must then be empty). Files that
+ * are not there are passed over: a test that failed early still cleans up.
+ */
+static inline void test_tmpdir_remove_sqlite(const char *dir, const char *db)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[600];
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s%s", dir, db, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 }
 
 #endif
