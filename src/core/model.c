@@ -674,24 +674,42 @@ void enrollment_group_free(struct enrollment_group *g)
     free(g);
 }
 
+/*
+ * Allocates a zeroed record of size bytes for obj, which must be a JSON
+ * object (what names the record in the message). Sets *rc to DPS_OK, or
+ * DPS_ERR_INVAL / DPS_ERR_NOMEM with err filled, and then returns NULL.
+ */
+static void *record_new(json_t *obj, const char *what, size_t size, int *rc, struct dps_error *err)
+{
+    void *p;
+
+    if (!json_is_object(obj)) {
+        *rc = dps_error_set(err, DPS_ERR_INVAL, "%s must be a json object", what);
+        return NULL;
+    }
+    p = calloc(1, size);
+    *rc = p ? DPS_OK : nomem(err);
+    return p;
+}
+
+/* The required identifier at key of a record, checked as an id of that kind. */
+static int parse_id(json_t *obj, const char *key, enum regid_kind kind, int flags, char **out,
+                    struct dps_error *err)
+{
+    int rc = get_string(obj, NULL, key, 1024, true, out, err);
+
+    return rc == DPS_OK ? check_id(key, kind, *out, flags, err) : rc;
+}
+
 int model_enrollment_parse(json_t *obj, int flags, struct enrollment **out, struct dps_error *err)
 {
     struct enrollment *e = NULL;
     json_t *info;
     int rc;
 
-    if (!json_is_object(obj)) {
-        rc = dps_error_set(err, DPS_ERR_INVAL, "an individual enrollment must be a json object");
-        goto out;
-    }
-    e = calloc(1, sizeof(*e));
-    if (!e) {
-        rc = nomem(err);
-        goto out;
-    }
-    rc = get_string(obj, NULL, "registrationId", 1024, true, &e->registration_id, err);
+    e = record_new(obj, "an individual enrollment", sizeof(*e), &rc, err);
     if (rc == DPS_OK)
-        rc = check_id("registrationId", REGID_REGISTRATION, e->registration_id, flags, err);
+        rc = parse_id(obj, "registrationId", REGID_REGISTRATION, flags, &e->registration_id, err);
     if (rc == DPS_OK)
         rc = get_string(obj, NULL, "deviceId", 1024, false, &e->device_id, err);
     if (rc == DPS_OK && e->device_id)
@@ -723,19 +741,10 @@ int model_group_parse(json_t *obj, int flags, struct enrollment_group **out, str
     struct enrollment_group *g = NULL;
     int rc;
 
-    if (!json_is_object(obj)) {
-        rc = dps_error_set(err, DPS_ERR_INVAL, "an enrollment group must be a json object");
-        goto out;
-    }
-    g = calloc(1, sizeof(*g));
-    if (!g) {
-        rc = nomem(err);
-        goto out;
-    }
-    rc = get_string(obj, NULL, "enrollmentGroupId", 1024, true, &g->enrollment_group_id, err);
+    g = record_new(obj, "an enrollment group", sizeof(*g), &rc, err);
     if (rc == DPS_OK)
-        rc = check_id("enrollmentGroupId", REGID_ENROLLMENT_GROUP, g->enrollment_group_id, flags,
-                      err);
+        rc = parse_id(obj, "enrollmentGroupId", REGID_ENROLLMENT_GROUP, flags,
+                      &g->enrollment_group_id, err);
     if (rc == DPS_OK)
         rc = parse_common(obj, true, flags, &g->c, err);
     if (rc != DPS_OK)
@@ -747,17 +756,28 @@ out:
     return rc;
 }
 
-int model_enrollment_from_json_flags(const char *buf, size_t len, int flags,
-                                     struct enrollment **out, struct dps_error *err)
+/*
+ * Loads one JSON document and parses it as an individual enrollment into
+ * *enrollment when that is not NULL, otherwise as a group into *group.
+ */
+static int parse_document(const char *buf, size_t len, int flags, struct enrollment **enrollment,
+                          struct enrollment_group **group, struct dps_error *err)
 {
     json_t *root = NULL;
     int rc;
 
     rc = model_json_load(buf, len, &root, err);
     if (rc == DPS_OK)
-        rc = model_enrollment_parse(root, flags, out, err);
+        rc = enrollment ? model_enrollment_parse(root, flags, enrollment, err)
+                        : model_group_parse(root, flags, group, err);
     json_decref(root);
     return rc;
+}
+
+int model_enrollment_from_json_flags(const char *buf, size_t len, int flags,
+                                     struct enrollment **out, struct dps_error *err)
+{
+    return parse_document(buf, len, flags, out, NULL, err);
 }
 
 int model_enrollment_from_json(const char *buf, size_t len, struct enrollment **out,
@@ -769,14 +789,7 @@ int model_enrollment_from_json(const char *buf, size_t len, struct enrollment **
 int model_group_from_json_flags(const char *buf, size_t len, int flags,
                                 struct enrollment_group **out, struct dps_error *err)
 {
-    json_t *root = NULL;
-    int rc;
-
-    rc = model_json_load(buf, len, &root, err);
-    if (rc == DPS_OK)
-        rc = model_group_parse(root, flags, out, err);
-    json_decref(root);
-    return rc;
+    return parse_document(buf, len, flags, NULL, out, err);
 }
 
 int model_group_from_json(const char *buf, size_t len, struct enrollment_group **out,
@@ -803,6 +816,19 @@ static void put_string(json_t *obj, const char *key, const char *s, bool *bad)
         put(obj, key, json_string(s), bad);
 }
 
+/*
+ * The end of every *_to_json(): hands back o when all of it was built,
+ * otherwise releases what was and returns NULL.
+ */
+static json_t *built(json_t *o, bool bad)
+{
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *cert_to_json(const struct model_cert *c)
 {
     json_t *o = json_object();
@@ -812,11 +838,7 @@ static json_t *cert_to_json(const struct model_cert *c)
         return NULL;
     put_string(o, "certificate", c->certificate, &bad);
     put(o, "info", x509_info_to_json(&c->info), &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 static json_t *cert_pair_to_json(const struct model_cert *p, const struct model_cert *s)
@@ -829,11 +851,7 @@ static json_t *cert_pair_to_json(const struct model_cert *p, const struct model_
     put(o, "primary", cert_to_json(p), &bad);
     if (s->certificate)
         put(o, "secondary", cert_to_json(s), &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 json_t *model_attestation_to_json(const struct attestation *a, int flags)
@@ -885,11 +903,7 @@ json_t *model_attestation_to_json(const struct attestation *a, int flags)
     case ATTESTATION_NONE:
         break;
     }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 static void common_to_json(json_t *o, const struct enrollment_common *c, int flags, bool *bad)
@@ -938,11 +952,7 @@ json_t *model_enrollment_to_json(const struct enrollment *e, int flags)
     if (e->optional_device_information)
         put(o, "optionalDeviceInformation", json_deep_copy(e->optional_device_information), &bad);
     common_to_json(o, &e->c, flags, &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 json_t *model_group_to_json(const struct enrollment_group *g, int flags)
@@ -954,11 +964,7 @@ json_t *model_group_to_json(const struct enrollment_group *g, int flags)
         return NULL;
     put_string(o, "enrollmentGroupId", g->enrollment_group_id, &bad);
     common_to_json(o, &g->c, flags, &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 /* ---- registration states ---- */
@@ -1066,11 +1072,7 @@ json_t *model_registration_state_to_json(const struct registration_state *r)
     put_string(o, "etag", r->etag, &bad);
     if (r->payload)
         put(o, "payload", json_deep_copy(r->payload), &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 /* ---- queries ---- */
@@ -1247,15 +1249,10 @@ json_t *model_bulk_result_to_json(const struct bulk_op *op)
             bad = true;
     }
     if (bad) {
-        json_decref(o);
         json_decref(errors);
-        return NULL;
+        return built(o, bad);
     }
     put(o, "isSuccessful", json_boolean(ok), &bad);
     put(o, "errors", errors, &bad);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
