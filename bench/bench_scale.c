@@ -13,6 +13,8 @@
 #include "core/common.h"
 #include "store/store.h"
 
+#include "load.h"
+
 #include <sys/stat.h>
 
 #define BATCH 20000
@@ -43,24 +45,7 @@ static long parse_count(const char *name, const char *s)
     return v;
 }
 
-/* Realistic sizes: an enrollment of about 600 bytes, a record of about 700. */
-static void enrollment_json(char *buf, size_t size, const char *id, long i)
-{
-    snprintf(buf, size,
-             "{\"registrationId\":\"%s\",\"deviceId\":\"%s\","
-             "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":{"
-             "\"primaryKey\":\"G3vnZ2s1c2VjcmV0cHJpbWFyeWtleWZvcmRldmljZSVkbnVtYmVyJTA3ZEFBQUFBQUFB"
-             "QUFBQUFBQUFBQUFBQUFBQUFBQUE9PQ==\",\"secondaryKey\":\"4lNxc2Vjb25kYXJ5a2V5Zm9yZGV2"
-             "aWNlbnVtYmVyQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQg==\"}},"
-             "\"capabilities\":{\"iotEdge\":false},"
-             "\"initialTwin\":{\"tags\":{\"site\":\"plant-%ld\",\"line\":\"line-%ld\"},"
-             "\"properties\":{\"desired\":{\"interval\":30,\"mode\":\"normal\"}}},"
-             "\"provisioningStatus\":\"enabled\","
-             "\"reprovisionPolicy\":{\"updateHubAssignment\":true,\"migrateDeviceData\":true},"
-             "\"allocationPolicy\":\"hashed\"}",
-             id, id, i % 17, i % 5);
-}
-
+/* A registration record of about 700 bytes (bench_enrollment_json() makes the enrollments). */
 static void registration_json(char *buf, size_t size, const char *id, const char *group, long i)
 {
     snprintf(buf, size,
@@ -102,18 +87,8 @@ int main(int argc, char **argv)
         fail("open", &err);
 
     t0 = now_s();
-    for (long i = 0; i < n_enr; i++) {
-        struct store_put in = {
-            .id = id, .json = json, .device_id = id, .attestation = "symmetricKey"};
-        if (i % BATCH == 0 && store_batch_begin(s, &err))
-            fail("begin", &err);
-        snprintf(id, sizeof(id), "scale-enr-%09ld", i);
-        enrollment_json(json, sizeof(json), id, i);
-        if (store_enrollment_put(s, &in, NULL, &err))
-            fail("enrollment put", &err);
-        if ((i % BATCH == BATCH - 1 || i == n_enr - 1) && store_batch_commit(s, &err))
-            fail("commit", &err);
-    }
+    if (bench_load_enrollments(s, n_enr, BATCH, "scale-enr-", 9, false, &err))
+        fail("enrollment load", &err);
     enr_s = now_s() - t0;
 
     t0 = now_s();

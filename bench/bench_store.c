@@ -10,6 +10,8 @@
 #include "core/common.h"
 #include "store/store.h"
 
+#include "load.h"
+
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,39 +26,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long vm_hwm_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
-static void enrollment_json(char *buf, size_t size, long i)
-{
-    snprintf(buf, size,
-             "{\"registrationId\":\"dev-%08ld\",\"deviceId\":\"dev-%08ld\","
-             "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":{"
-             "\"primaryKey\":\"G3vnZ2s1c2VjcmV0cHJpbWFyeWtleWZvcmRldmljZSVkbnVtYmVyJTA3ZEFBQUFBQUFB"
-             "QUFBQUFBQUFBQUFBQUFBQUFBQUE9PQ==\",\"secondaryKey\":\"4lNxc2Vjb25kYXJ5a2V5Zm9yZGV2"
-             "aWNlbnVtYmVyQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQg==\"}},"
-             "\"capabilities\":{\"iotEdge\":false},"
-             "\"initialTwin\":{\"tags\":{\"site\":\"plant-%ld\",\"line\":\"line-%ld\"},"
-             "\"properties\":{\"desired\":{\"interval\":30,\"mode\":\"normal\"}}},"
-             "\"provisioningStatus\":\"enabled\","
-             "\"reprovisionPolicy\":{\"updateHubAssignment\":true,\"migrateDeviceData\":true},"
-             "\"allocationPolicy\":\"hashed\","
-             "\"iotHubs\":[\"hub-a.azure-devices.net\",\"hub-b.azure-devices.net\"]}",
-             i, i, i % 17, i % 5);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -75,7 +44,7 @@ static void fail(const char *what, const struct dps_error *err)
 int main(int argc, char **argv)
 {
     long rows = 1000000, seen = 0;
-    char path[512], dsn[600], f[560], id[32], json[1024], *cursor = NULL;
+    char path[512], dsn[600], id[32], json[1024], *cursor = NULL;
     struct store *s = NULL;
     struct dps_error err = {0};
     struct store_page page = {0};
@@ -92,30 +61,16 @@ int main(int argc, char **argv)
         }
     }
     snprintf(path, sizeof(path), "%s", argc > 2 ? argv[2] : "bench-store.db");
-    unlink(path);
-    snprintf(f, sizeof(f), "%s-wal", path);
-    unlink(f);
-    snprintf(f, sizeof(f), "%s-shm", path);
-    unlink(f);
+    bench_remove_sqlite(path);
     snprintf(dsn, sizeof(dsn), "sqlite:%s", path);
     if (store_open(dsn, &s, &err))
         fail("open", &err);
 
     t0 = now_s();
-    for (long i = 0; i < rows; i++) {
-        struct store_put in = {
-            .id = id, .json = json, .device_id = id, .attestation = "symmetricKey"};
-        if (i % BATCH == 0 && store_batch_begin(s, &err))
-            fail("begin", &err);
-        snprintf(id, sizeof(id), "dev-%08ld", i);
-        enrollment_json(json, sizeof(json), i);
-        if (store_enrollment_put(s, &in, NULL, &err))
-            fail("put", &err);
-        if ((i % BATCH == BATCH - 1 || i == rows - 1) && store_batch_commit(s, &err))
-            fail("commit", &err);
-    }
+    if (bench_load_enrollments(s, rows, BATCH, "dev-", 8, true, &err))
+        fail("load", &err);
     load_s = now_s() - t0;
-    hwm_load = vm_hwm_kb();
+    hwm_load = bench_vm_hwm_kb();
 
     lat = xmalloc(sizeof(*lat) * (size_t)(rows / PAGE + 2));
     t0 = now_s();
@@ -134,7 +89,7 @@ int main(int argc, char **argv)
             break;
     }
     page_s = now_s() - t0;
-    hwm_page = vm_hwm_kb();
+    hwm_page = bench_vm_hwm_kb();
     if (seen != rows) {
         fprintf(stderr, "bench_store: paged %ld rows, loaded %ld\n", seen, rows);
         return 1;

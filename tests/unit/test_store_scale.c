@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../bench/load.h"
 #include "../t.h"
 
 #define ROWS 100000
@@ -43,41 +44,6 @@ const char *__asan_default_options(void)
 }
 #endif
 
-/* Peak resident set size in kB (VmHWM), or -1. */
-static long vm_hwm_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
-/* An individual enrollment body of about 600 bytes, as the service API stores it. */
-static void enrollment_json(char *buf, size_t size, int i)
-{
-    snprintf(buf, size,
-             "{\"registrationId\":\"dev-%07d\",\"deviceId\":\"dev-%07d\","
-             "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":{"
-             "\"primaryKey\":\"G3vnZ2s1c2VjcmV0cHJpbWFyeWtleWZvcmRldmljZSVkbnVtYmVyJTA3ZEFBQUFBQUFB"
-             "QUFBQUFBQUFBQUFBQUFBQUFBQUE9PQ==\",\"secondaryKey\":\"4lNxc2Vjb25kYXJ5a2V5Zm9yZGV2"
-             "aWNlbnVtYmVyQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQg==\"}},"
-             "\"capabilities\":{\"iotEdge\":false},"
-             "\"initialTwin\":{\"tags\":{\"site\":\"plant-%d\",\"line\":\"line-%d\"},"
-             "\"properties\":{\"desired\":{\"interval\":30,\"mode\":\"normal\"}}},"
-             "\"provisioningStatus\":\"enabled\","
-             "\"reprovisionPolicy\":{\"updateHubAssignment\":true,\"migrateDeviceData\":true},"
-             "\"allocationPolicy\":\"hashed\","
-             "\"iotHubs\":[\"hub-a.azure-devices.net\",\"hub-b.azure-devices.net\"]}",
-             i, i, i % 17, i % 5);
-}
-
 static void test_load_and_page(void)
 {
     struct store *s = NULL;
@@ -89,22 +55,13 @@ static void test_load_and_page(void)
     int seen = 0;
 
     ok_int(store_open(dsn, &s, &err), DPS_OK);
-    for (int i = 0; i < ROWS; i++) {
-        struct store_put in = {
-            .id = id, .json = json, .device_id = id, .attestation = "symmetricKey"};
-        if (i % BATCH == 0)
-            ok_int(store_batch_begin(s, &err), DPS_OK);
-        snprintf(id, sizeof(id), "dev-%07d", i);
-        enrollment_json(json, sizeof(json), i);
-        ok_int(store_enrollment_put(s, &in, NULL, &err), DPS_OK);
-        if (i % BATCH == BATCH - 1)
-            ok_int(store_batch_commit(s, &err), DPS_OK);
-    }
+    ok_int(bench_load_enrollments(s, ROWS, BATCH, "dev-", 7, true, &err), DPS_OK);
+    bench_enrollment_json(json, sizeof(json), "dev-0099999", ROWS - 1, true);
     ok(strlen(json) > 550 && strlen(json) < 700);
     ok_int(store_enrollment_count(s, NULL, &n, &err), DPS_OK);
     ok_int(n, ROWS);
 
-    before = vm_hwm_kb();
+    before = bench_vm_hwm_kb();
     ok(before > 0);
     for (;;) {
         struct store_query q = {.after = cursor, .limit = PAGE};
@@ -120,7 +77,7 @@ static void test_load_and_page(void)
         if (!cursor)
             break;
     }
-    after = vm_hwm_kb();
+    after = bench_vm_hwm_kb();
     printf("# peak RSS %ld kB after loading %d rows, %ld kB after paging (+%ld kB)\n", before, ROWS,
            after, after - before);
     ok_int(seen, ROWS);
@@ -134,7 +91,7 @@ end:
 int main(void)
 {
     const char *tmp = getenv("DPS_TEST_TMP");
-    char dir[512], path[600], f[640];
+    char dir[512], path[600];
 
     snprintf(dir, sizeof(dir), "%s", tmp && *tmp ? tmp : "/tmp");
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -142,13 +99,9 @@ int main(void)
         return 1;
     }
     snprintf(path, sizeof(path), "%s/store-scale.db", dir);
-    unlink(path);
-    snprintf(f, sizeof(f), "%s-wal", path);
-    unlink(f);
-    snprintf(f, sizeof(f), "%s-shm", path);
-    unlink(f);
+    bench_remove_sqlite(path);
     snprintf(dsn, sizeof(dsn), "sqlite:%s", path);
     subtest("load 100,000 enrollments and page through them in bounded memory", test_load_and_page);
-    unlink(path);
+    bench_remove_sqlite(path);
     return t_done();
 }
