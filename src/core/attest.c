@@ -89,6 +89,25 @@ static void decide(struct attest_result *r, bool enabled, bool is_group, const c
                        what, id, how);
 }
 
+/*
+ * A disabled individual enrollment for this id blocks the device although
+ * group_id would accept it (what is the credential the group accepts).
+ */
+static void decide_blocked(struct attest_result *r, const char *individual_id, const char *group_id,
+                           const char *what)
+{
+    r->outcome = ATTEST_DISABLED;
+    r->kind = ATTEST_KIND_INDIVIDUAL;
+    r->enrollment_id = individual_id;
+    r->http_status = 200;
+    r->error_code = 0;
+    trace_conclude(r->trace, 0, dev_disabled,
+                   "individual enrollment '%s' for this registration id is disabled: it blocks "
+                   "the device although enrollment group '%s' %s; enable or delete the "
+                   "individual enrollment",
+                   individual_id, group_id, what);
+}
+
 /* ---- names, dates and thumbprints for the trace ---- */
 
 static void name_str(const X509_NAME *name, char *buf, size_t size)
@@ -830,17 +849,7 @@ int attest_x509(const struct attest_x509_request *req, struct attest_result *out
     if (g && !(X509_get_extension_flags(leaf) & EXFLAG_CA)) {
         subject_str(v.anchor ? v.anchor : g->certs[0] ? g->certs[0] : leaf, name, sizeof(name));
         if (blocked) {
-            snprintf(reason, sizeof(reason),
-                     "individual enrollment '%s' for this registration id is disabled: it blocks "
-                     "the device although enrollment group '%s' would accept its chain; enable "
-                     "or delete the individual enrollment",
-                     ind->id, g->id);
-            r.outcome = ATTEST_DISABLED;
-            r.kind = ATTEST_KIND_INDIVIDUAL;
-            r.enrollment_id = ind->id;
-            r.http_status = 200;
-            r.error_code = 0;
-            trace_conclude(r.trace, 0, dev_disabled, "%s", reason);
+            decide_blocked(&r, ind->id, g->id, "would accept its chain");
             goto done;
         }
         snprintf(how, sizeof(how), "chain verified up to '%s' at link %d", name, v.depth + 1);
@@ -1006,17 +1015,7 @@ int attest_symkey(const struct attest_symkey_request *req, struct attest_result 
                 goto nomem;
             if (m > 0) {
                 if (blocked) {
-                    snprintf(reason, sizeof(reason),
-                             "individual enrollment '%s' for this registration id is disabled: it "
-                             "blocks the device although enrollment group '%s' accepts its "
-                             "derived key; enable or delete the individual enrollment",
-                             ind->id, g->id);
-                    r.outcome = ATTEST_DISABLED;
-                    r.kind = ATTEST_KIND_INDIVIDUAL;
-                    r.enrollment_id = ind->id;
-                    r.http_status = 200;
-                    r.error_code = 0;
-                    trace_conclude(r.trace, 0, dev_disabled, "%s", reason);
+                    decide_blocked(&r, ind->id, g->id, "accepts its derived key");
                     goto done;
                 }
                 snprintf(how, sizeof(how), "signed with the key derived from its %s key", which[k]);
