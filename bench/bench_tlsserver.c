@@ -220,7 +220,13 @@ int main(int argc, char **argv)
     workers = xcalloc((size_t)nworkers, sizeof(*workers));
     for (long i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
-        w->base = event_base_new();
+        /* as dpsd's workers: epoll's change list, one epoll_ctl per descriptor and loop pass */
+        struct event_config *cfg = event_config_new();
+
+        if (!cfg || event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+            die("cannot configure an event loop");
+        w->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
         if (!w->base)
             die("cannot create an event loop");
         w->listener = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, -1,

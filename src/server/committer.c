@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "server/log.h"
 #include "server/server.h"
@@ -125,42 +126,113 @@ out:
     pthread_mutex_unlock(&c->lock);
 }
 
+/* On the submitter's thread: the completions of one batch's jobs for that thread, in order. */
+static void jobs_complete(void *arg)
+{
+    struct job *next;
+
+    for (struct job *j = arg; j; j = next) {
+        next = j->next;
+        job_complete(j);
+    }
+}
+
+/*
+ * Hands each job's outcome back to its submitter: one post per submitting
+ * thread and batch, carrying that thread's jobs in their queue order, so a
+ * worker is woken once per batch however many of its requests it held.
+ */
+static void post_completions(struct committer *c, struct job *list)
+{
+    struct job *heads[16], *tails[16], *next;
+    size_t ntargets = 0;
+
+    for (struct job *j = list; j; j = next) {
+        size_t t;
+
+        next = j->next;
+        j->next = NULL;
+        if (!j->target) {
+            job_complete(j);
+            continue;
+        }
+        for (t = 0; t < ntargets && heads[t]->target != j->target; t++)
+            ;
+        if (t == ntargets) {
+            if (ntargets == ARRAY_SIZE(heads)) {
+                c->opt.post(j->target, jobs_complete, j);
+                continue;
+            }
+            heads[t] = tails[t] = j;
+            ntargets++;
+        } else {
+            tails[t]->next = j;
+            tails[t] = j;
+        }
+    }
+    for (size_t t = 0; t < ntargets; t++)
+        c->opt.post(heads[t]->target, jobs_complete, heads[t]);
+}
+
+/* Under the lock: takes up to want jobs from the head of the queue onto *tail. */
+static size_t take_jobs(struct committer *c, struct job ***tail, size_t want)
+{
+    size_t n = 0;
+
+    while (n < want && c->head) {
+        struct job *j = c->head;
+
+        c->head = j->next;
+        j->next = NULL;
+        **tail = j;
+        *tail = &j->next;
+        n++;
+    }
+    if (!c->head)
+        c->tail = NULL;
+    c->queued -= n;
+    return n;
+}
+
 static void *committer_main(void *arg)
 {
     struct committer *c = arg;
+    bool committed = false; /* a batch ran before this pass */
 
     for (;;) {
-        struct job *list, *last, *next;
-        size_t n = 0;
+        struct job *list = NULL, **tail = &list;
+        bool loaded;
+        size_t n;
 
         pthread_mutex_lock(&c->lock);
+        loaded = committed && c->head; /* jobs queued while the last batch committed */
         while (!c->head && !c->stopping)
             pthread_cond_wait(&c->wake, &c->lock);
         if (!c->head) {
             pthread_mutex_unlock(&c->lock);
             break; /* stopping, and everything queued is done */
         }
-        list = last = c->head;
-        n = 1;
-        while (n < c->opt.batch_max && last->next) {
-            last = last->next;
-            n++;
+        n = take_jobs(c, &tail, c->opt.batch_max);
+        if (loaded && n < c->opt.batch_max && c->opt.gather_us && !c->stopping) {
+            /*
+             * The writes come faster than one commit, so give the next
+             * ones a moment to join this batch and share its fsync. An
+             * idle committer (nothing queued during its last batch)
+             * commits at once.
+             */
+            struct timespec ts = {(time_t)(c->opt.gather_us / 1000000),
+                                  (long)(c->opt.gather_us % 1000000) * 1000};
+
+            pthread_mutex_unlock(&c->lock);
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&c->lock);
+            n += take_jobs(c, &tail, c->opt.batch_max - n);
         }
-        c->head = last->next;
-        if (!c->head)
-            c->tail = NULL;
-        last->next = NULL;
-        c->queued -= n;
         pthread_mutex_unlock(&c->lock);
 
         run_batch(c, list, n);
-        for (struct job *j = list; j; j = next) {
-            next = j->next;
-            if (j->target)
-                c->opt.post(j->target, job_complete, j);
-            else
-                job_complete(j);
-        }
+        post_completions(c, list);
+        committed = true;
     }
     return NULL;
 }

@@ -63,6 +63,7 @@ struct committer_options {
     size_t queue_max;       /* refusable jobs queued at most; 0: COMMITTER_QUEUE_DEFAULT */
     committer_post_fn post; /* NULL: worker_call() */
     committer_commit_hook_fn commit_hook; /* NULL: none */
+    unsigned gather_us; /* under load, wait this long for more jobs to join a batch; 0: never */
     void *hook_arg;
 };
 

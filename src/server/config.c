@@ -107,6 +107,10 @@ static const struct directive directives[] = {
      "SECONDS",
      "How long a CA certificate's proof-of-possession verification code stays usable (suffix "
      "`s`, `m` or `h` allowed)."},
+    {"commit-delay", T_INT, F(commit_delay), "1500", 0, 100000, NULL, 0, "MICROSECONDS",
+     "Group commit: when registrations arrive faster than one commit, wait this long for more "
+     "of them to join the next transaction and share its fsync (fewer syncs per registration, "
+     "at most this much added latency). An idle store commits at once; 0 never waits."},
     {"shutdown-timeout", T_DURATION, F(shutdown_timeout), "10", 0, 3600, NULL, 0, "SECONDS",
      "On SIGTERM or SIGINT, how long to let requests in flight finish before exiting."},
 };

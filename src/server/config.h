@@ -49,6 +49,7 @@ struct config {
     long max_body;              /* bytes */
     long verification_code_ttl; /* seconds a CA verification code stays usable */
     long shutdown_timeout;      /* seconds */
+    long commit_delay;          /* microseconds a loaded group commit waits for more writes */
 };
 
 /* One parsed `--linked-hub` value. */

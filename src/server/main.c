@@ -36,6 +36,7 @@ int main(int argc, char **argv)
     struct device_api *device = NULL;
     struct portal *portal = NULL;
     struct mqtt_service *mqtt = NULL;
+    struct committer_options copt = {0};
     struct ca_api *ca = NULL;
     struct explain *explain = NULL;
     struct committer *committer = NULL;
@@ -73,7 +74,8 @@ int main(int argc, char **argv)
         goto out;
     }
     /* The group commit: every registration write, one fsync for many requests. */
-    if ((rc = committer_new(cfg.store, NULL, &committer, &err)) != DPS_OK) {
+    copt.gather_us = (unsigned)cfg.commit_delay;
+    if ((rc = committer_new(cfg.store, &copt, &committer, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }

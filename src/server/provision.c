@@ -1057,6 +1057,8 @@ int provision_decide(const struct provision *p, const struct provision_request *
     attest_result_init(&r);
     if (check_input(p, req, &payload, out) != 0)
         goto done;
+    /* the enrollment, the groups' generation and the previous record, from one snapshot */
+    store_read_begin(req->store, &err);
     rc = attest(req, &c, &r, &oc.attestation_type, &err);
     if (rc != DPS_OK) {
         result_error(out, 500, SUB_STORE, "registration could not be processed; try again");
@@ -1091,6 +1093,7 @@ int provision_decide(const struct provision *p, const struct provision_request *
     *write = write_new(req, &oc, operation_id, rec, state,
                        attempt_json(req, &oc, operation_id, r.trace, state));
 done:
+    store_read_end(req->store);
     json_decref(rec);
     json_decref(prev);
     json_decref(payload);
@@ -1248,6 +1251,7 @@ static int status_lookup(const struct provision *p, const struct provision_reque
     attest_result_init(&r);
     if (check_input(p, req, &payload, out) != 0)
         goto done;
+    store_read_begin(req->store, &err);
     if (attest(req, &c, &r, &type, &err) != DPS_OK) {
         result_error(out, 500, SUB_STORE, "registration could not be read; try again");
         goto done;
@@ -1270,6 +1274,7 @@ static int status_lookup(const struct provision *p, const struct provision_reque
         out->body = device_state(rec, &obj);
     }
 done:
+    store_read_end(req->store);
     json_decref(rec);
     json_decref(payload);
     store_object_release(&obj);

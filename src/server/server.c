@@ -177,29 +177,69 @@ static void conn_close(struct conn *c, bool notify)
         conn_free(c);
 }
 
-/* Queues status line, headers and body; with close, the connection closes once it is sent. */
+/*
+ * Writes bytes to the peer. When nothing is queued before them they go to
+ * the socket at once with one SSL_write(): through the bufferevent they
+ * would wait for the next pass of the loop, and for a write event that
+ * costs two epoll_ctl calls and an epoll_wait per answer. Whatever the
+ * socket does not take at once (SSL_write wants to wait, or failed) is
+ * queued in the output buffer, which retries the same bytes as OpenSSL
+ * requires, or reports the error.
+ */
+static void conn_write(struct conn *c, const void *buf, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    SSL *ssl;
+
+    if (len == 0)
+        return;
+    if (evbuffer_get_length(out) == 0 && len <= INT_MAX &&
+        (ssl = bufferevent_openssl_get_ssl(c->bev)) && SSL_is_init_finished(ssl)) {
+        ERR_clear_error();
+        if (SSL_write(ssl, buf, (int)len) == (int)len) {
+            /* as the bufferevent would: the write callback closes after the last reply */
+            if (c->close_after_write)
+                bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+        ERR_clear_error();
+    }
+    evbuffer_add(out, buf, len);
+}
+
+/* Sends status line, headers and body; with close, the connection closes once it is sent. */
 static void conn_send(struct conn *c, int status, const char *content_type,
                       const struct http_header *extra, size_t nextra, const char *tracking_id,
                       const char *body, size_t len, bool close)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *msg = evbuffer_new();
+    struct evbuffer_iovec v;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    if (!msg) {
+        log_msg(LOG_ERROR, "%s: out of memory for a reply", c->peer);
+        abort();
+    }
+    evbuffer_add_printf(msg, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
     if (content_type)
-        evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
-    evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
+        evbuffer_add_printf(msg, "Content-Type: %s\r\n", content_type);
+    evbuffer_add_printf(msg, "Content-Length: %zu\r\n", len);
     if (tracking_id)
-        evbuffer_add_printf(out, "x-ms-request-id: %s\r\n", tracking_id);
+        evbuffer_add_printf(msg, "x-ms-request-id: %s\r\n", tracking_id);
     for (size_t i = 0; i < nextra; i++)
-        evbuffer_add_printf(out, "%s: %s\r\n", extra[i].name, extra[i].value);
+        evbuffer_add_printf(msg, "%s: %s\r\n", extra[i].name, extra[i].value);
     if (close)
-        evbuffer_add_printf(out, "Connection: close\r\n");
-    evbuffer_add(out, "\r\n", 2);
-    evbuffer_add(out, body, len);
+        evbuffer_add_printf(msg, "Connection: close\r\n");
+    evbuffer_add(msg, "\r\n", 2);
+    evbuffer_add(msg, body, len);
     if (close) {
         c->close_after_write = true;
         bufferevent_disable(c->bev, EV_READ);
     }
+    /* one write, so that headers and body leave in one TLS record */
+    v.iov_len = evbuffer_get_length(msg);
+    v.iov_base = evbuffer_pullup(msg, -1);
+    conn_write(c, v.iov_base, v.iov_len);
+    evbuffer_free(msg);
 }
 
 static const char json_content_type[] = "application/json; charset=utf-8";
@@ -344,7 +384,7 @@ static void mqtt_send_tls(void *arg, const void *buf, size_t len)
     struct conn *c = arg;
 
     if (c->bev)
-        evbuffer_add(bufferevent_get_output(c->bev), buf, len);
+        conn_write(c, buf, len);
 }
 
 static void mqtt_send_ws(void *arg, const void *buf, size_t len)
@@ -818,6 +858,25 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/*
+ * A worker's event loop. With epoll's change list, the interest changes a
+ * connection makes during one pass of the loop (a TLS bufferevent turns
+ * reading and writing on and off several times per handshake) reach the
+ * kernel as one epoll_ctl per descriptor, or none when they cancel out.
+ */
+static struct event_base *worker_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 /* Binds one listening socket; reuse_port lets every worker bind the same address. */
 static int bind_listener(const char *host, int port, bool reuse_port, int *fd_out, int *port_out,
                          struct dps_error *err)
@@ -906,7 +965,7 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
         w->index = (int)i;
         if ((rc = bind_listener(host, port, true, &w->fd, &port, err)) != DPS_OK)
             goto fail;
-        w->base = event_base_new();
+        w->base = worker_base_new();
         if (!w->base) {
             rc = dps_error_set(err, DPS_ERR_INTERNAL, "cannot create an event loop");
             goto fail;

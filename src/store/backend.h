@@ -19,6 +19,7 @@ struct store {
     const struct store_ops *ops;
     bool in_batch; /* between store_batch_begin() and commit/rollback */
     bool in_unit;  /* between store_batch_unit_begin() and store_batch_unit_end() */
+    bool in_read;  /* between store_read_begin() and store_read_end() */
 };
 
 /*
@@ -55,6 +56,12 @@ struct store_ops {
     int (*batch_begin)(struct store *s, struct dps_error *err);
     int (*batch_commit)(struct store *s, struct dps_error *err);
     void (*batch_rollback)(struct store *s);
+    /*
+     * Reads: optional (NULL: each read stands alone); the front tracks
+     * in_read and never nests them or mixes them with a batch.
+     */
+    int (*read_begin)(struct store *s, struct dps_error *err);
+    void (*read_end)(struct store *s);
     /* Units: only inside a batch, never nested (the front checks). */
     int (*unit_begin)(struct store *s, struct dps_error *err);
     int (*unit_end)(struct store *s, bool keep, struct dps_error *err);

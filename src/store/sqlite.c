@@ -90,6 +90,7 @@ enum object_op {
 /* Statements that are not per kind; their slots follow the object ones. */
 enum misc_stmt {
     ST_BEGIN,
+    ST_READ_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVEPOINT,
@@ -116,6 +117,7 @@ enum misc_stmt {
 
 static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_READ_BEGIN] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SAVEPOINT] = "SAVEPOINT op",
@@ -429,6 +431,24 @@ static void sq_batch_rollback(struct store *s)
 
     if (!sqlite3_get_autocommit(q->db))
         exec_stmt(q, ST_ROLLBACK, "roll back a batch", NULL);
+}
+
+/*
+ * A deferred transaction: its first read takes the WAL snapshot (one lock
+ * of the shared index, the page cache checked once) and every later read
+ * of the request uses it, instead of one snapshot per statement.
+ */
+static int sq_read_begin(struct store *s, struct dps_error *err)
+{
+    return exec_stmt(to_sqlite(s), ST_READ_BEGIN, "start a read", err);
+}
+
+static void sq_read_end(struct store *s)
+{
+    struct sqlite_store *q = to_sqlite(s);
+
+    if (!sqlite3_get_autocommit(q->db))
+        exec_stmt(q, ST_COMMIT, "end a read", NULL);
 }
 
 /* A unit is a named savepoint around the per-operation "op" savepoints it holds. */
@@ -1132,6 +1152,8 @@ const struct store_ops store_sqlite_ops = {
     .batch_begin = sq_batch_begin,
     .batch_commit = sq_batch_commit,
     .batch_rollback = sq_batch_rollback,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
     .unit_begin = sq_unit_begin,
     .unit_end = sq_unit_end,
     .policy_get = sq_policy_get,

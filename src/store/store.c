@@ -339,11 +339,33 @@ out:
 
 /* --- batches -------------------------------------------------------------------------------- */
 
+int store_read_begin(struct store *s, struct dps_error *err)
+{
+    int rc;
+
+    assert(s && !s->in_batch && !s->in_read);
+    if (!s->ops->read_begin)
+        return DPS_OK;
+    rc = s->ops->read_begin(s, err);
+    if (rc == DPS_OK)
+        s->in_read = true;
+    return rc;
+}
+
+void store_read_end(struct store *s)
+{
+    assert(s);
+    if (!s->in_read)
+        return;
+    s->ops->read_end(s);
+    s->in_read = false;
+}
+
 int store_batch_begin(struct store *s, struct dps_error *err)
 {
     int rc;
 
-    assert(s && !s->in_batch);
+    assert(s && !s->in_batch && !s->in_read);
     rc = s->ops->batch_begin(s, err);
     if (rc == DPS_OK)
         s->in_batch = true;

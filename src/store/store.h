@@ -291,6 +291,20 @@ int store_batch_commit(struct store *s, struct dps_error *err);
 void store_batch_rollback(struct store *s);
 
 /*
+ * Reads that share one snapshot: the reads between store_read_begin() and
+ * store_read_end() see the store as of the first of them, and cost one
+ * snapshot instead of one each (SQLite: a deferred transaction). Only
+ * reads in between: a write fails. Not inside a batch; does not nest. A
+ * backend whose reads are cheap alone (PostgreSQL) does nothing.
+ *
+ * store_read_begin: Returns DPS_OK or DPS_ERR_STORE; on failure the reads
+ *   still work, each on its own, and store_read_end() is still allowed.
+ * store_read_end: ends it; a no-op without one.
+ */
+int store_read_begin(struct store *s, struct dps_error *err);
+void store_read_end(struct store *s);
+
+/*
  * Units inside a batch: the writes between store_batch_unit_begin() and
  * store_batch_unit_end() succeed or fail together (a savepoint), whatever
  * the rest of the batch does. The group commit runs each request's writes

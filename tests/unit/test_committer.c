@@ -408,6 +408,56 @@ end:
     committer_free(c);
 }
 
+/* ---- under load a batch waits for more jobs; an idle job commits at once ---- */
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void test_commit_delay(void)
+{
+    struct committer_options opt = {.gather_us = 1000000};
+    static struct job idle, first, second;
+    struct committer *c = NULL;
+    struct committer_stats st;
+    struct timespec t0;
+
+    reset();
+    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
+    /* the committer waited for this job: no delay */
+    snprintf(idle.key, sizeof(idle.key), "delay.idle");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ok(committer_submit(c, NULL, job_run, job_done, &idle, 0) == DPS_OK);
+    ok(wait_done(1));
+    ok(seconds_since(&t0) < 0.5);
+    /*
+     * first queues while the gate's batch runs, so the committer finds
+     * work waiting and gives the next batch its delay: second, submitted
+     * a moment later, joins first's batch.
+     */
+    ok(close_gate(c) == DPS_OK);
+    snprintf(first.key, sizeof(first.key), "delay.first");
+    snprintf(second.key, sizeof(second.key), "delay.second");
+    ok(committer_submit(c, NULL, job_run, job_done, &first, 0) == DPS_OK);
+    open_gate();
+    usleep(100 * 1000);
+    ok(committer_submit(c, NULL, job_run, job_done, &second, 0) == DPS_OK);
+    ok(wait_done(4));
+    committer_stats(c, &st);
+    ok_int(st.commits, 3); /* idle, the gate, first with second */
+    ok_int(st.max_batch, 2);
+    ok_int(first.rc, DPS_OK);
+    ok_int(second.rc, DPS_OK);
+    ok(setting_exists("delay.second"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -418,6 +468,7 @@ int main(void)
     subtest("a failed commit fails every job of the batch", test_commit_failure);
     subtest("completions run on the submitter's loop", test_completion_thread);
     subtest("stopping drains the queue; a full queue refuses", test_shutdown_drains);
+    subtest("under load a batch waits for more jobs", test_commit_delay);
     test_tmpdir_remove_sqlite(dir, "t.db");
     return t_done();
 }

@@ -942,6 +942,45 @@ end:
     store_close(s);
 }
 
+/*
+ * Reads between store_read_begin() and store_read_end(): on SQLite one
+ * snapshot (another connection's commit shows only after the end) in which
+ * a write fails; PostgreSQL reads each statement on its own.
+ */
+static void test_read(void)
+{
+    struct store *s = open_fresh("read"), *t = NULL;
+    struct store_object o = {0};
+    struct dps_error err = {0};
+    bool snapshot = strncmp(dsn, "sqlite:", 7) == 0;
+
+    ok(s);
+    store_read_end(s); /* without a read: nothing to end */
+    ok_int(put_enrollment(s, "r1", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_open(dsn, &t, &err), DPS_OK);
+    ok_int(store_read_begin(s, &err), DPS_OK);
+    ok_int(store_enrollment_get(s, "r1", &o, &err), DPS_OK);
+    store_object_release(&o);
+    ok_int(put_enrollment(t, "r2", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_enrollment_get(s, "r2", &o, &err), snapshot ? DPS_ERR_NOT_FOUND : DPS_OK);
+    store_object_release(&o);
+    if (snapshot)
+        ok_int(put_enrollment(s, "r3", "{}", NULL, NULL, &err), DPS_ERR_STORE);
+    store_read_end(s);
+    ok_int(store_enrollment_get(s, "r2", &o, &err), DPS_OK);
+    store_object_release(&o);
+    /* after the read, writes and batches work again */
+    ok_int(put_enrollment(s, "r4", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_batch_begin(s, &err), DPS_OK);
+    ok_int(put_enrollment(s, "r5", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_batch_commit(s, &err), DPS_OK);
+    ok_int(store_enrollment_get(t, "r5", &o, &err), DPS_OK);
+end:
+    store_object_release(&o);
+    store_close(t);
+    store_close(s);
+}
+
 static void test_batch(void)
 {
     struct store *s = open_fresh("batch"), *t = NULL;
@@ -1224,6 +1263,7 @@ int main(void)
         subtest("limits", test_limits);
         subtest("attempts", test_attempts);
         subtest("batch", test_batch);
+        subtest("reads from one snapshot", test_read);
         subtest("policies", test_policies);
         subtest("settings", test_settings);
         subtest("ca certificates", test_ca_certs);
