@@ -2,9 +2,11 @@
 /*
  * The group commit's writer thread: a mutex-protected FIFO of jobs, one
  * store connection, and a loop that turns whatever queued while the last
- * fsync ran into the next batch. There is no timer and no waiting for a
- * batch to fill: under light load a job commits alone at once; under heavy
- * load batches grow by themselves, up to batch_max.
+ * fsync ran into the next batch. An idle committer commits a job alone at
+ * once; when jobs queued during the last batch (the writes come faster than
+ * one commit), it waits gather_us for more before taking the next batch,
+ * up to batch_max. Each batch's outcomes go back to their submitters with
+ * one post per submitting thread.
  */
 #include "core/common.h"
 #include "server/committer.h"
