@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Turns the raw lines bench/run.sh collected (dpsbench, bench_scale, rss and
-meta lines of key=value pairs) into bench/RESULTS.md, and prints the headline
-ratio as the last line. Standard library only."""
+"""Turns the raw lines bench/run.sh collected (dpsbench, bench_scale, rss,
+floor and meta lines of key=value pairs) into bench/RESULTS.md, and prints the
+headline ratio as the last line. Standard library only.
+
+A registration run without the store check (dpsbench --no-check, checked=-1)
+is a protocol floor run against tlsserver --answer, which stores nothing: it
+is shown in the table and compared in "Protocol floors", and is kept out of
+every target, which are dpsd's alone."""
 import os
 import platform
 import re
 import sys
+
+REG_MODES = ("x509", "symkey", "mqtt-x509", "mqtt-symkey")
 
 
 def kv(line):
@@ -47,7 +54,7 @@ def machine():
 def main():
     raw, out = sys.argv[1], sys.argv[2]
     runs, service, pages, scale, rss, meta = [], [], [], {}, {}, {}
-    through = {}
+    through, floor_counters = {}, []
     with open(raw) as f:
         for line in f:
             line = line.rstrip("\n")
@@ -70,13 +77,23 @@ def main():
                 rss[d.get("phase")] = d
             elif line.startswith("meta: "):
                 meta.update(kv(line))
+            elif line.startswith("floor: "):
+                floor_counters.append(kv(line))
 
     def label(r):
         return r["row"].split("|")[1].strip() if "row" in r else r.get("mode", "?")
 
+    def is_floor(r):
+        return r.get("mode") in REG_MODES and r.get("checked") == "-1"
+
     def rates(mode, paced=False):
+        """The rates of dpsd's (or a baseline's) runs of mode; floors are not dpsd."""
         return [num(r, "rate") for r in runs
-                if r.get("mode") == mode and (num(r, "target_rate", 0) > 0) == paced]
+                if r.get("mode") == mode and not is_floor(r)
+                and (num(r, "target_rate", 0) > 0) == paced]
+
+    def floor_rates(mode):
+        return [num(r, "rate") for r in runs if r.get("mode") == mode and is_floor(r)]
 
     def mean(v):
         return sum(v) / len(v) if v else float("nan")
@@ -84,22 +101,24 @@ def main():
     def ratio(v, base):
         return mean(v) / mean(base) if v and base and mean(base) > 0 else None
 
-    def errors(mode):
-        return sum(int(num(r, "errors", 0)) for r in runs if r.get("mode") == mode)
+    def errors(mode, floor=False):
+        return sum(int(num(r, "errors", 0)) for r in runs
+                   if r.get("mode") == mode and is_floor(r) == floor)
 
     hs, x509 = rates("handshake"), rates("x509")
     hs_sa, sym = rates("handshake-server-auth"), rates("symkey")
     mq_x509, mq_sym = rates("mqtt-x509"), rates("mqtt-symkey")
     ratio_x, ratio_s = ratio(x509, hs), ratio(sym, hs_sa)
     ratio_mx, ratio_ms = ratio(mq_x509, hs), ratio(mq_sym, hs_sa)
-    reg_runs = [r for r in runs if r.get("mode") in ("x509", "symkey", "mqtt-x509", "mqtt-symkey")]
+    reg_runs = [r for r in runs if r.get("mode") in REG_MODES and not is_floor(r)]
     x_errors, s_errors = errors("x509"), errors("symkey")
     mx_errors, ms_errors = errors("mqtt-x509"), errors("mqtt-symkey")
     no_notify = sum(int(num(r, "closes_without_notify", 0)) for r in reg_runs)
     mqtt_ok = sum(int(num(r, "ok", 0)) for r in reg_runs if r.get("mode", "").startswith("mqtt-"))
     checked = sum(int(num(r, "checked", 0)) for r in reg_runs)
     lost = sum(int(num(r, "lost", 0)) for r in reg_runs)
-    half = [r for r in runs if r.get("mode") == "x509" and num(r, "target_rate", 0) > 0]
+    half = [r for r in runs
+            if r.get("mode") == "x509" and num(r, "target_rate", 0) > 0 and not is_floor(r)]
     ncpu, model, mem, kernel = machine()
 
     def f2(v):
@@ -163,6 +182,14 @@ def main():
              "retry-after), then DISCONNECT; its latency ends at the response. The runs go "
              "baselines and dpsd alternately, the second round in mirrored order; each ratio "
              "below divides the mean of a mode's two runs by the mean of its baseline's two.")
+    if any(is_floor(r) for r in runs):
+        L.append("")
+        L.append("The protocol floor rows are `tlsserver --answer https|mqtt`: the same handshake, "
+                 "then the device protocol answered with a fixed `assigned` reply shaped and "
+                 "sized like dpsd's (one HTTP request and response; MQTT's CONNECT/CONNACK, "
+                 "SUBSCRIBE/SUBACK, the register PUBLISH with its PUBACK and response, "
+                 "DISCONNECT), with no attestation, no store and no JSON. They store nothing, "
+                 "so nothing is checked, and they count towards no target.")
     L.append("")
     L.append("| run | clients | per second | p50 (ms) | p95 (ms) | p99 (ms) | errors "
              "| acknowledged found in the store |")
@@ -291,6 +318,41 @@ def main():
                  "certificate %s, failed %s." % (meta.get("accepted"), meta.get("verified"),
                                                  meta.get("anonymous"), meta.get("failed")))
         L.append("")
+    floors = []
+    for mode, what, base_name, base in (
+            ("symkey", "HTTPS symmetric key", "server-auth", hs_sa),
+            ("mqtt-symkey", "MQTT symmetric key", "server-auth", hs_sa),
+            ("x509", "HTTPS X.509", "mTLS", hs),
+            ("mqtt-x509", "MQTT X.509", "mTLS", hs)):
+        fl, dp = floor_rates(mode), rates(mode)
+        if fl:
+            floors.append((what, base_name, base, fl, dp, errors(mode, floor=True)))
+    if floors:
+        L.append("## Protocol floors")
+        L.append("")
+        L.append("How much of the gap between dpsd and the handshake is the protocol itself "
+                 "and how much dpsd's own work (attestation, store, JSON): floor / handshake "
+                 "is what the protocol's round trips leave of the handshake rate, dpsd / floor "
+                 "the share of the floor that dpsd reaches. Means of the two runs of each.")
+        L.append("")
+        L.append("| registration | floor / handshake baseline | dpsd / handshake baseline "
+                 "| dpsd / floor | errors in floor runs |")
+        L.append("| --- | --- | --- | --- | ---: |")
+
+        def cell(v, b):
+            r = ratio(v, b)
+            return "%.1f / %.1f = %s" % (mean(v), mean(b), f2(r)) if r is not None else "n/a"
+
+        for what, base_name, base, fl, dp, ferr in floors:
+            L.append("| %s (%s handshake) | %s | %s | %s | %d |" % (
+                what, base_name, cell(fl, base), cell(dp, base), cell(dp, fl), ferr))
+        L.append("")
+        for c in floor_counters:
+            L.append("tlsserver --answer %s counters: accepted %s, requests answered %s, closed on "
+                     "a malformed request %s, failed %s." % (
+                         c.get("answer"), c.get("accepted"), c.get("answered"),
+                         c.get("malformed"), c.get("failed")))
+            L.append("")
     with open(out, "w") as f:
         f.write("\n".join(L))
     print("bench: results written to %s" % out, file=sys.stderr)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs the benchmarks of `make bench` against a fresh dpsd on loopback and
-# writes bench/RESULTS.md; the last line printed is the headline ratio. It
-# builds nothing: the binaries come from DPS_BUILD_DIR (default build/).
+# writes bench/RESULTS.md; the last line printed is the headline ratio. Beside
+# dpsd it starts three bench/tlsserver: the handshake baseline, and the HTTPS
+# and MQTT protocol floors (--answer: the device protocol with fixed answers,
+# no attestation, no store). It builds nothing: the binaries come from
+# DPS_BUILD_DIR (default build/).
 #
 # Environment:
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
 #   DPS_BENCH_SECONDS    seconds per measured run (default 10)
-#   DPS_BENCH_CLIENTS    concurrent clients (default 16)
+#   DPS_BENCH_CLIENTS    concurrent clients (default 32)
 #   DPS_BENCH_SCALE      "full" for 10,000,000 registration records (default 1,000,000)
 #   DPS_BENCH_ENROLLMENTS, DPS_BENCH_REGISTRATIONS  smaller scale figures for a quick try
 #   DPS_BENCH_OUT        where to write the results (default bench/RESULTS.md)
@@ -16,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${DPS_BUILD_DIR:-build}
 SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-10}
-CLIENTS=${DPS_BENCH_CLIENTS:-16}
+CLIENTS=${DPS_BENCH_CLIENTS:-32}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
 ENROLLMENTS=${DPS_BENCH_ENROLLMENTS:-1000000}
@@ -94,13 +97,28 @@ MPORT=$(free_port)
 start_dpsd "$DATA" "$PORT" "$MPORT"
 wait_port "$MPORT" 30
 "$BUILD/bench/dpsbench" pki --pki "$WORK/pki"
+TLS_PID=
+start_tlsserver() { # port log answer
+    "$BUILD/bench/tlsserver" --listen "127.0.0.1:$1" --cert "$DATA/tls/server.pem" \
+        --key "$DATA/tls/server.key" --trust "$WORK/pki/inter.pem" --workers "$WORKERS" \
+        --answer "$3" 2>>"$2" &
+    TLS_PID=$!
+    PIDS+=("$TLS_PID")
+    wait_port "$1" 30
+}
+stop_tlsserver() { # pid
+    kill -TERM "$1"
+    wait "$1" || true
+}
 TPORT=$(free_port)
-"$BUILD/bench/tlsserver" --listen "127.0.0.1:$TPORT" --cert "$DATA/tls/server.pem" \
-    --key "$DATA/tls/server.key" --trust "$WORK/pki/inter.pem" --workers "$WORKERS" \
-    2>>"$WORK/tlsserver.log" &
-TLS_PID=$!
-PIDS+=("$TLS_PID")
-wait_port "$TPORT" 30
+start_tlsserver "$TPORT" "$WORK/tlsserver.log" none
+BASE_PID=$TLS_PID
+FHPORT=$(free_port)
+start_tlsserver "$FHPORT" "$WORK/floor-https.log" https
+FLOOR_HTTPS_PID=$TLS_PID
+FMPORT=$(free_port)
+start_tlsserver "$FMPORT" "$WORK/floor-mqtt.log" mqtt
+FLOOR_MQTT_PID=$TLS_PID
 
 COMMON=(--clients "$CLIENTS" --duration "$SECONDS_PER_RUN" --devices 2000)
 run_mode() { # mode rep
@@ -124,15 +142,28 @@ run_mode() { # mode rep
     mqtt-symkey)
         bench mqtt-symkey --connect "127.0.0.1:$MPORT" --service "127.0.0.1:$PORT" \
             --data-dir "$DATA" "${COMMON[@]}" --label "MQTT symmetric-key registration #$2" ;;
+    # The floors: the same devices and requests against tlsserver --answer; dpsd
+    # still enrolls the group (--service); nothing is stored, so nothing is checked.
+    floor-https)
+        bench symkey --connect "127.0.0.1:$FHPORT" --service "127.0.0.1:$PORT" \
+            --data-dir "$DATA" --no-check "${COMMON[@]}" \
+            --label "HTTPS protocol floor (fixed answer), symmetric key #$2" ;;
+    floor-mqtt)
+        bench mqtt-symkey --connect "127.0.0.1:$FMPORT" --service "127.0.0.1:$PORT" \
+            --data-dir "$DATA" --no-check "${COMMON[@]}" \
+            --label "MQTT protocol floor (fixed answer), symmetric key #$2" ;;
     esac
 }
 # Baselines and dpsd alternate, twice, the second time in mirrored order
 # (A B C, then C B A), so that a neighbour's load, or a drift over the
-# minutes, hits each baseline and the dpsd runs compared with it alike.
-for m in handshake x509 mqtt-x509 handshake-server-auth symkey mqtt-symkey; do
+# minutes, hits each baseline and the dpsd runs compared with it alike. Each
+# floor runs beside the dpsd mode it is compared with, in both rounds.
+for m in handshake x509 mqtt-x509 handshake-server-auth floor-https symkey mqtt-symkey \
+    floor-mqtt; do
     run_mode "$m" 1
 done
-for m in mqtt-x509 x509 handshake mqtt-symkey symkey handshake-server-auth; do
+for m in mqtt-x509 x509 handshake floor-mqtt mqtt-symkey symkey floor-https \
+    handshake-server-auth; do
     run_mode "$m" 2
 done
 
@@ -147,9 +178,13 @@ bench service --connect "127.0.0.1:$PORT" --data-dir "$DATA" --clients 8 \
     --duration "$((SECONDS_PER_RUN * 3 / 2))"
 echo "rss: phase=registrations vmrss_kb=$(rss_kb "$DPSD_PID" VmRSS) vmhwm_kb=$(rss_kb "$DPSD_PID" VmHWM)" >>"$RAW"
 stop_dpsd
-kill -TERM "$TLS_PID"
-wait "$TLS_PID" || true
-tail -n 1 "$WORK/tlsserver.log" | sed 's/^/meta: /' >>"$RAW"
+stop_tlsserver "$BASE_PID"
+stop_tlsserver "$FLOOR_HTTPS_PID"
+stop_tlsserver "$FLOOR_MQTT_PID"
+tail -n 1 "$WORK/tlsserver.log" | sed 's/^tlsserver: /meta: /' >>"$RAW"
+for f in https mqtt; do
+    tail -n 1 "$WORK/floor-$f.log" | sed 's/^tlsserver: /floor: /' >>"$RAW"
+done
 
 # ---- scale: a store loaded through the store API, then dpsd on it ----
 SDATA=$WORK/scale

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Keeps the benchmark tools of `make bench` from rotting unnoticed: runs
-dpsbench for about two seconds in each mode against a real dpsd and the
-baseline bench/tlsserver on free loopback ports, and checks each run had no
-error, counted some attempts, found every acknowledged registration in the
-store, and printed the lines bench/run.sh and bench/report.py read; then
-feeds those lines to report.py and checks its last line. It builds nothing
-and measures nothing: the figures are not compared with anything."""
+dpsbench for about two seconds in each mode against a real dpsd, the
+baseline bench/tlsserver and the two protocol floors (tlsserver --answer
+https|mqtt) on free loopback ports, and checks each run had no error,
+counted some attempts, found every acknowledged registration in the store
+(but for the floors, which store nothing), and printed the lines
+bench/run.sh and bench/report.py read; then feeds those lines to report.py
+and checks what it made of them, floors kept apart from dpsd's targets. It
+builds nothing and measures nothing: the figures are not compared with
+anything."""
 import os
+import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +34,9 @@ SECONDS = "2"
 SIZE = ["--clients", "4", "--devices", "40", "--duration", SECONDS, "--warmup", "0.5"]
 
 raw = []  # the lines run.sh would collect, for report.py
+results = {}  # label: the parsed result line of each run checked with check_run()
+# what each floor must have counted when it stops: at least these answers, exactly these refusals
+floor_expect = {"https": {"answered": 0, "malformed": 0}, "mqtt": {"answered": 0, "malformed": 0}}
 
 
 def wait_port(port, proc, what):
@@ -48,40 +56,59 @@ def kv(line):
     return {m.group(1): m.group(2) for m in re.finditer(r'(\w+)=("[^"]*"|\S+)', line)}
 
 
+class TlsServer:
+    """bench/tlsserver on a free port with dpsd's TLS files, answering as told."""
+
+    def __init__(self, data, answer):
+        self.answer, self.port, self.proc = answer, free_port(), None
+        self.err_path = os.path.join(BASE, "tlsserver-%s.err" % answer)
+        with open(self.err_path, "a") as err:
+            self.proc = subprocess.Popen(
+                [TLSSERVER, "--listen", "127.0.0.1:%d" % self.port,
+                 "--cert", os.path.join(data, "tls", "server.pem"),
+                 "--key", os.path.join(data, "tls", "server.key"),
+                 "--trust", os.path.join(PKI, "inter.pem"), "--workers", "2",
+                 "--answer", answer],
+                stdout=subprocess.DEVNULL, stderr=err)
+        wait_port(self.port, self.proc, "tlsserver --answer %s" % answer)
+
+    def stop(self):
+        """Stops it; returns its exit status (1 when it had to be killed) and its
+        counters (the last line it printed, parsed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return 1, {}
+        with open(self.err_path) as f:
+            lines = f.read().splitlines()
+        return self.proc.returncode, kv(lines[-1]) if lines else {}
+
+
 class Servers:
-    """dpsd (HTTPS and MQTT) and the baseline tlsserver on its TLS files."""
+    """dpsd (HTTPS and MQTT), the baseline tlsserver and the two protocol floors,
+    all on dpsd's TLS files."""
 
     def __init__(self):
         self.dpsd = Dpsd(BASE, mqtt=True)
         self.data, self.port, self.mqtt_port = self.dpsd.dir, self.dpsd.port, self.dpsd.mqtt_port
-        self.tls_port = free_port()
-        self.tls = None
+        self.tls = []
         try:
             subprocess.run([DPSBENCH, "pki", "--pki", PKI], check=True, timeout=60)
-            self.tls_err = open(os.path.join(BASE, "tlsserver.err"), "a+")
-            self.tls = subprocess.Popen(
-                [TLSSERVER, "--listen", "127.0.0.1:%d" % self.tls_port,
-                 "--cert", os.path.join(self.data, "tls", "server.pem"),
-                 "--key", os.path.join(self.data, "tls", "server.key"),
-                 "--trust", os.path.join(PKI, "inter.pem"), "--workers", "2"],
-                stdout=subprocess.DEVNULL, stderr=self.tls_err)
-            wait_port(self.tls_port, self.tls, "tlsserver")
+            for answer in ("none", "https", "mqtt"):
+                self.tls.append(TlsServer(self.data, answer))
         except BaseException:
             self.stop_tls()
             self.dpsd.stop()
             raise
+        self.tls_port, self.floor_https_port, self.floor_mqtt_port = [t.port for t in self.tls]
 
     def stop_tls(self):
-        """Stops tlsserver; returns its exit status (1 when it had to be killed)."""
-        if not self.tls or self.tls.poll() is not None:
-            return self.tls.returncode if self.tls else 0
-        self.tls.send_signal(signal.SIGTERM)
-        try:
-            return self.tls.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.tls.kill()
-            self.tls.wait()
-            return 1
+        """Stops every tlsserver; returns {answer: (exit status, counters)}."""
+        return {t.answer: t.stop() for t in self.tls}
 
 
 def dpsbench(*args, rows_expected=True):
@@ -96,14 +123,19 @@ def dpsbench(*args, rows_expected=True):
     return [kv(l) for l in lines], rows, p.stderr
 
 
-def check_run(mode, args, registration):
-    (r,), (row,), _ = dpsbench(mode, *args, *SIZE, "--label", "smoke %s" % mode)
+def check_run(mode, args, registration, label=None):
+    """One run: no error, some attempts, and for a registration run against dpsd
+    (registration true) every acknowledged device found in the store; otherwise
+    no store check and n/a in the row's last cell."""
+    label = label or "smoke %s" % mode
+    (r,), (row,), _ = dpsbench(mode, *args, *SIZE, "--label", label)
+    results[label] = r
     assert r["mode"] == mode, r
     assert int(r["errors"]) == 0, r
     assert int(r["ok"]) > 0 and int(r["measured"]) > 0 and float(r["rate"]) > 0, r
     assert float(r["p50_ms"]) > 0 and float(r["p99_ms"]) >= float(r["p50_ms"]), r
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert len(cells) == 8 and cells[0] == "smoke %s" % mode, row
+    assert len(cells) == 8 and cells[0] == label, row
     if registration:
         # every device used was acknowledged at least once, and found in the store
         assert int(r["checked"]) > 0 and int(r["lost"]) == 0, r
@@ -140,6 +172,62 @@ def test_mqtt_x509():
 def test_mqtt_symkey():
     check_run("mqtt-symkey", ["--connect", "127.0.0.1:%d" % S.mqtt_port, "--service",
                               "127.0.0.1:%d" % S.port, "--data-dir", S.data], True)
+
+
+def test_https_floor():
+    """symkey against tlsserver --answer https; dpsd only enrolls the group."""
+    r = check_run("symkey", ["--connect", "127.0.0.1:%d" % S.floor_https_port, "--service",
+                             "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--no-check"], False,
+                  "smoke https floor")
+    floor_expect["https"]["answered"] += int(r["ok"])
+
+
+def test_mqtt_floor():
+    """mqtt-symkey against tlsserver --answer mqtt; dpsd only enrolls the group."""
+    r = check_run("mqtt-symkey", ["--connect", "127.0.0.1:%d" % S.floor_mqtt_port, "--service",
+                                  "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--no-check"],
+                  False, "smoke mqtt floor")
+    floor_expect["mqtt"]["answered"] += int(r["ok"])
+
+
+def floor_exchange(port, data):
+    """Sends data to a floor over TLS; returns all it answered before it closed."""
+    ctx = ssl.create_default_context(cafile=os.path.join(S.data, "tls", "ca.pem"))
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                         server_hostname="localhost") as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out
+            out += b
+
+
+def test_floor_answers_and_refusals():
+    """The HTTPS floor answers a register request with dpsd's headers and the fixed
+    body naming the id from the path, and closes without an answer on a request
+    that is not one (counted as malformed when the floors stop); the MQTT floor
+    closes on a first packet that is not CONNECT."""
+    floor_expect["https"]["answered"] += 1
+    ok = floor_exchange(S.floor_https_port,
+                        b"PUT /0ne00000001/registrations/dev-1/register?api-version=2021-06-01 "
+                        b"HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+    head, _, body = ok.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK", ok
+    headers = dict(l.lower().split(": ", 1) for l in lines[1:])
+    assert headers["content-type"] == "application/json; charset=utf-8", headers
+    assert headers["connection"] == "close" and "x-ms-request-id" in headers, headers
+    assert int(headers["content-length"]) == len(body), ok
+    state = json.loads(body)
+    assert state["status"] == "assigned" and state["operationId"], state
+    assert state["registrationState"]["registrationId"] == "dev-1", state
+    assert state["registrationState"]["deviceId"] == "dev-1", state
+    floor_expect["https"]["malformed"] += 1
+    assert floor_exchange(S.floor_https_port, b"GET / HTTP/1.1\r\n\r\n") == b""
+    floor_expect["mqtt"]["malformed"] += 1
+    assert floor_exchange(S.floor_mqtt_port, b"\xc0\x00") == b""  # PINGREQ before CONNECT
 
 
 def test_mqtt_needs_service_address():
@@ -207,6 +295,21 @@ def test_report():
                  "| every individual enrollment over the API, pages of 1000"):
         assert want in md, "RESULTS.md lacks %r" % want
     assert "not available" not in md, md
+    # the floors: rows of the main table, their own table, and in no target
+    for label in ("smoke https floor", "smoke mqtt floor"):
+        row = [l for l in md.splitlines() if l.startswith("| %s |" % label)]
+        assert len(row) == 1 and row[0].rstrip().endswith("| n/a |"), row
+    floors = md.split("## Protocol floors", 1)
+    assert len(floors) == 2, md
+    for what in ("HTTPS symmetric key", "MQTT symmetric key"):
+        row = [l for l in floors[1].splitlines() if l.startswith("| %s (server-auth" % what)]
+        assert len(row) == 1 and len(re.findall(r"= \d+\.\d\d", row[0])) == 3, row
+    sym = float(results["smoke symkey"]["rate"])
+    target = [l for l in md.splitlines() if l.startswith("| symmetric-key registrations")]
+    assert len(target) == 1 and ("| %.1f / " % sym) in target[0], (sym, target)
+    checked = sum(int(results["smoke %s" % m]["checked"])
+                  for m in ("x509", "symkey", "mqtt-x509", "mqtt-symkey"))
+    assert "| %d of %d acknowledged devices found" % (checked, checked) in md, md
 
 
 def main():
@@ -218,9 +321,16 @@ def main():
         # in file order: test_report reads what the runs before it printed
         run.run_all([fn for name, fn in list(globals().items()) if name.startswith("test_")])
     finally:
-        rc = S.stop_tls()
-        if rc != 0:
-            run.fail("tlsserver exit status %d" % rc)
+        for answer, (rc, counters) in S.stop_tls().items():
+            if rc != 0:
+                run.fail("tlsserver --answer %s exit status %d" % (answer, rc))
+            elif answer != "none" and (
+                    int(counters.get("answered", -1)) < floor_expect[answer]["answered"]
+                    or int(counters.get("malformed", -1)) != floor_expect[answer]["malformed"]
+                    or not 0 <= int(counters.get("failed", -1)) <= 1):
+                # the one connection without a handshake is wait_port()'s probe
+                run.fail("tlsserver --answer %s counted %r, expected %r and no failure" % (
+                    answer, counters, floor_expect[answer]))
         print("took %.1f s" % (time.time() - t0))
         rc = run.finish(S.dpsd)
     return rc
