@@ -107,7 +107,7 @@ static const struct directive directives[] = {
      "SECONDS",
      "How long a CA certificate's proof-of-possession verification code stays usable (suffix "
      "`s`, `m` or `h` allowed)."},
-    {"commit-delay", T_INT, F(commit_delay), "1500", 0, 100000, NULL, 0, "MICROSECONDS",
+    {"commit-delay", T_INT, F(commit_delay), "3000", 0, 100000, NULL, 0, "MICROSECONDS",
      "Group commit: when registrations arrive faster than one commit, wait this long for more "
      "of them to join the next transaction and share its fsync (fewer syncs per registration, "
      "at most this much added latency). An idle store commits at once; 0 never waits."},
