@@ -212,9 +212,9 @@ def main():
     n_reg = int(num(scale, "registrations", 0))
     L.append("Loaded straight into the SQLite store with the store API (batches of 20,000 "
              "rows, one transaction each) while dpsd was stopped, then dpsd started on it. "
-             "`make bench` loads 1,000,000 registration records; `DPS_BENCH_SCALE=full` "
-             "loads the 10,000,000 of the target (about 10 GB of disk and several minutes "
-             "more).")
+             "`make bench` loads the 10,000,000 registration records of the target (about "
+             "10 GB of disk) when the disk has room for them, else 1,000,000 "
+             "(`DPS_BENCH_SCALE=full` or `small` chooses).")
     L.append("")
     L.append("| figure | value |")
     L.append("| --- | ---: |")
@@ -293,7 +293,7 @@ def main():
                      % (mb, pf(mb < 250)))
         else:
             L.append("| resident memory < 250 MB with 10,000,000 records | VmHWM %.1f MB with "
-                     "%s records (run `DPS_BENCH_SCALE=full make bench` for the full size) "
+                     "%s records (run `DPS_BENCH_SCALE=full make bench` with 14 GB free for the full size) "
                      "| %s at this size |" % (mb, "{:,}".format(n_reg), pf(mb < 250)))
     L.append("| no acknowledged registration lost | %d of %d acknowledged devices found with "
              "their last operation | %s |" % (checked - lost, checked,

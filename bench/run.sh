@@ -11,7 +11,9 @@
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
 #   DPS_BENCH_SECONDS    seconds per measured run (default 10)
 #   DPS_BENCH_CLIENTS    concurrent clients (default 32)
-#   DPS_BENCH_SCALE      "full" for 10,000,000 registration records (default 1,000,000)
+#   DPS_BENCH_SCALE      "full" for the 10,000,000 registration records of the target (about
+#                        10 GB of disk), "small" for 1,000,000; by default full when the disk
+#                        under TMPDIR has room for it, else small
 #   DPS_BENCH_ENROLLMENTS, DPS_BENCH_REGISTRATIONS  smaller scale figures for a quick try
 #   DPS_BENCH_OUT        where to write the results (default bench/RESULTS.md)
 set -euo pipefail
@@ -23,11 +25,16 @@ CLIENTS=${DPS_BENCH_CLIENTS:-32}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
 ENROLLMENTS=${DPS_BENCH_ENROLLMENTS:-1000000}
-if [ "${DPS_BENCH_SCALE:-}" = full ]; then
-    REGISTRATIONS=10000000
-else
-    REGISTRATIONS=${DPS_BENCH_REGISTRATIONS:-1000000}
-fi
+SCALE=${DPS_BENCH_SCALE:-auto}
+case $SCALE in
+full | auto) REGISTRATIONS=10000000 ;;
+small) REGISTRATIONS=1000000 ;;
+*)
+    echo "bench: DPS_BENCH_SCALE must be 'full' or 'small', got '$SCALE'" >&2
+    exit 2
+    ;;
+esac
+REGISTRATIONS=${DPS_BENCH_REGISTRATIONS:-$REGISTRATIONS}
 
 for b in dpsd bench/dpsbench bench/tlsserver bench/bench_scale; do
     if [ ! -x "$BUILD/$b" ]; then
@@ -37,6 +44,21 @@ for b in dpsd bench/dpsbench bench/tlsserver bench/bench_scale; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dps-bench.XXXXXX")
+# The full store takes about 10 GB (1,000 bytes a record); ask for 14 GB free.
+if [ "$REGISTRATIONS" -ge 10000000 ]; then
+    FREE_KB=$(df --output=avail -k "$WORK" | tail -n 1 | tr -d ' ')
+    if [ "$FREE_KB" -lt $((14 * 1024 * 1024)) ]; then
+        if [ "$SCALE" = full ]; then
+            echo "bench: $((FREE_KB / 1024 / 1024)) GB free under $WORK, the full scale needs 14 GB:" \
+                "free some, point TMPDIR elsewhere or set DPS_BENCH_SCALE=small" >&2
+            rm -rf "$WORK"
+            exit 1
+        fi
+        echo "bench: $((FREE_KB / 1024 / 1024)) GB free under $WORK: loading 1,000,000 registration" \
+            "records instead of 10,000,000 (the full scale needs 14 GB)" >&2
+        REGISTRATIONS=1000000
+    fi
+fi
 RAW=$WORK/raw.txt
 PIDS=()
 cleanup() {
