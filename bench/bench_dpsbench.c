@@ -150,7 +150,7 @@ struct thread {
 static struct options opt = {
     .mode = MODE_X509,
     .server_name = "localhost",
-    .clients = 16,
+    .clients = 32,
     .threads = 0,
     .devices = 1000,
     .duration_s = 10,
@@ -1410,7 +1410,7 @@ static void usage(FILE *f)
             "  --server-name NAME      SNI and certificate name (default localhost)\n"
             "  --pki DIR               bench PKI directory (default bench-pki)\n"
             "  --group ID              enrollment group id (default bench-MODE)\n"
-            "  --clients N             concurrent clients (default 16)\n"
+            "  --clients N             concurrent clients (default 32)\n"
             "  --threads N             client threads (default: CPUs)\n"
             "  --devices K             devices, at least --clients (default 1000)\n"
             "  --duration S            seconds to run (default 10)\n"
