@@ -146,7 +146,9 @@ static void jobs_complete(void *arg)
  */
 static void post_completions(struct committer *c, struct job *list)
 {
-    struct job *heads[16], *tails[16], *next;
+    /* submitting threads gathered per batch; jobs of any further ones are posted one by one */
+    enum { TARGETS_MAX = 16 };
+    struct job *heads[TARGETS_MAX], *tails[TARGETS_MAX], *next;
     size_t ntargets = 0;
 
     for (struct job *j = list; j; j = next) {
@@ -161,7 +163,7 @@ static void post_completions(struct committer *c, struct job *list)
         for (t = 0; t < ntargets && heads[t]->target != j->target; t++)
             ;
         if (t == ntargets) {
-            if (ntargets == ARRAY_SIZE(heads)) {
+            if (ntargets == TARGETS_MAX) {
                 c->opt.post(j->target, jobs_complete, j);
                 continue;
             }
