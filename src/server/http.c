@@ -8,6 +8,7 @@
 #include "server/http.h"
 
 #include "core/b64.h"
+#include "core/hex.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -503,9 +504,7 @@ void http_uuid(char buf[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    hex_uuid_format(b, buf);
 }
 
 void http_utc_now(char buf[32])

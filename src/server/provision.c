@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "core/allocate.h"
+#include "core/hex.h"
 #include "core/model.h"
 #include "core/regid.h"
 #include "core/timeutil.h"
@@ -186,15 +187,20 @@ static void format_ms(int64_t ms, char out[TIMEUTIL_ISO_SIZE])
 static void make_operation_id(const char *tracking_id, char out[PROVISION_OPERATION_ID_MAX])
 {
     unsigned char r[8] = {0};
-    size_t i;
-    int n;
+    char *p = out;
+    size_t room, n;
 
     if (RAND_bytes(r, sizeof(r)) != 1)
         r[0] = (unsigned char)time(NULL);
-    n = snprintf(out, PROVISION_OPERATION_ID_MAX, "1.");
-    for (i = 0; i < sizeof(r); i++)
-        n += snprintf(out + n, (size_t)(PROVISION_OPERATION_ID_MAX - n), "%02x", r[i]);
-    snprintf(out + n, (size_t)(PROVISION_OPERATION_ID_MAX - n), ".%s", tracking_id);
+    *p++ = '1';
+    *p++ = '.';
+    p = hex_encode(r, sizeof(r), p);
+    *p++ = '.';
+    /* A tracking id too long for the rest is cut, as the bounded format always cut it. */
+    room = PROVISION_OPERATION_ID_MAX - 1 - (size_t)(p - out);
+    n = strnlen(tracking_id, room);
+    memcpy(p, tracking_id, n);
+    p[n] = '\0';
 }
 
 /* ---- input ---- */

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/hex.h"
 #include "store/backend.h"
 #include "store/postgres.h"
 #include "store/sqlite.h"
@@ -600,23 +601,24 @@ void store_audit_list_release(struct store_audit_list *list)
 void store_etag_new(enum store_kind kind, char *buf)
 {
     unsigned char r[16];
-    char quoted[48];
+    char quoted[HEX_UUID_SIZE + 2]; /* the UUID between double quotes, then a NUL */
+    _Static_assert(sizeof(quoted) <= STORE_ETAG_SIZE, "a quoted etag fits STORE_ETAG_SIZE");
 
     /* RAND_bytes only fails when the system has no entropy at all. */
     if (RAND_bytes(r, sizeof(r)) != 1) {
         fprintf(stderr, "dpsd: no randomness for etags\n");
         abort();
     }
-    snprintf(quoted, sizeof(quoted),
-             "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\"", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
+    quoted[0] = '"';
+    hex_uuid_format(r, quoted + 1);
+    quoted[HEX_UUID_SIZE] = '"';
+    quoted[HEX_UUID_SIZE + 1] = '\0';
     if (kind == STORE_REGISTRATION) {
         /* Azure shows registration etags as base64 of the quoted value. */
-        EVP_EncodeBlock((unsigned char *)buf, (const unsigned char *)quoted, (int)strlen(quoted));
+        EVP_EncodeBlock((unsigned char *)buf, (const unsigned char *)quoted, HEX_UUID_SIZE + 1);
         return;
     }
-    snprintf(buf, STORE_ETAG_SIZE, "%s", quoted);
+    memcpy(buf, quoted, sizeof(quoted));
 }
 
 int64_t store_now_ms(void)
