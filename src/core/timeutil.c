@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ISO 8601 UTC formatting and parsing on gmtime_r/timegm. */
+/*
+ * ISO 8601 UTC formatting by integer calendar arithmetic (no gmtime_r, no
+ * printf), and parsing on timegm.
+ */
 #include "core/common.h"
 #include "core/timeutil.h"
 
@@ -8,46 +11,103 @@ void timeutil_now(struct timespec *ts)
     clock_gettime(CLOCK_REALTIME, ts);
 }
 
-static int to_tm(int64_t t, struct tm *tm)
-{
-    time_t tt = (time_t)t;
+/* The first and last seconds the four-digit year of the formats can show. */
+#define YEAR_0_START (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define YEAR_9999_END 253402300799LL  /* 9999-12-31T23:59:59Z */
 
-    if ((int64_t)tt != t || !gmtime_r(&tt, tm))
+/* A broken-down UTC time; the fields as printed (month and day from 1). */
+struct civil {
+    int year, month, day, hour, min, sec;
+};
+
+/*
+ * Splits t into the proleptic Gregorian calendar, as gmtime_r does, with
+ * integer arithmetic only: records are stamped several times per
+ * registration. Days are counted in 400-year eras of 146097 days that
+ * start on 1 March, so that the leap day is the last day of a year.
+ *
+ * Returns: 0, or -1 when the year is outside 0000..9999.
+ */
+static int to_civil(int64_t t, struct civil *c)
+{
+    int64_t days, secs, era, doe, yoe, doy, mp;
+
+    if (t < YEAR_0_START || t > YEAR_9999_END)
         return -1;
-    if (tm->tm_year + 1900 < 0 || tm->tm_year + 1900 > 9999)
-        return -1;
+    days = t / 86400;
+    secs = t % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+    days += 719468; /* from 1970-01-01 to 0000-03-01 */
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;                                   /* 0..146096 */
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* 0..365 */
+    mp = (5 * doy + 2) / 153;                                    /* 0 = March */
+    c->day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    c->month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    c->year = (int)(yoe + era * 400 + (c->month <= 2));
+    c->hour = (int)(secs / 3600);
+    c->min = (int)(secs / 60 % 60);
+    c->sec = (int)(secs % 60);
     return 0;
+}
+
+/* Writes v (0 <= v < 10^n) as exactly n decimal digits; returns where the next character goes. */
+static char *put_digits(char *p, long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+/* Writes "YYYY-MM-DDTHH:MM:SS"; returns where the next character goes. */
+static char *put_date_time(char *p, const struct civil *c)
+{
+    p = put_digits(p, c->year, 4);
+    *p++ = '-';
+    p = put_digits(p, c->month, 2);
+    *p++ = '-';
+    p = put_digits(p, c->day, 2);
+    *p++ = 'T';
+    p = put_digits(p, c->hour, 2);
+    *p++ = ':';
+    p = put_digits(p, c->min, 2);
+    *p++ = ':';
+    return put_digits(p, c->sec, 2);
 }
 
 int timeutil_format(const struct timespec *ts, char out[TIMEUTIL_ISO_SIZE])
 {
-    char tmp[96];
-    struct tm tm;
-    long frac = ts->tv_nsec / 100;
+    struct civil c;
+    char *p;
 
     out[0] = '\0';
-    if (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L || to_tm(ts->tv_sec, &tm) != 0)
+    if (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L || to_civil(ts->tv_sec, &c) != 0)
         return -1;
-    /* A roomy buffer keeps the compiler's truncation analysis quiet; the range is checked above. */
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%07ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    memcpy(out, tmp, TIMEUTIL_ISO_SIZE);
-    out[TIMEUTIL_ISO_SIZE - 1] = '\0';
+    p = put_date_time(out, &c);
+    *p++ = '.';
+    p = put_digits(p, ts->tv_nsec / 100, 7);
+    *p++ = 'Z';
+    *p = '\0';
     return 0;
 }
 
 int timeutil_format_seconds(int64_t t, char out[TIMEUTIL_ISO_SECONDS_SIZE])
 {
-    char tmp[96];
-    struct tm tm;
+    struct civil c;
+    char *p;
 
     out[0] = '\0';
-    if (to_tm(t, &tm) != 0)
+    if (to_civil(t, &c) != 0)
         return -1;
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    memcpy(out, tmp, TIMEUTIL_ISO_SECONDS_SIZE);
-    out[TIMEUTIL_ISO_SECONDS_SIZE - 1] = '\0';
+    p = put_date_time(out, &c);
+    *p++ = 'Z';
+    *p = '\0';
     return 0;
 }
 
