@@ -35,13 +35,88 @@ void trace_free(struct trace *t)
     free(t);
 }
 
+/* Appends s[0..n) at buf[*len], cut at TRACE_LINE_MAX bytes as vsnprintf cuts. */
+static void put(char *buf, size_t *len, const char *s, size_t n)
+{
+    size_t room = TRACE_LINE_MAX - *len;
+
+    if (n > room)
+        n = room;
+    memcpy(buf + *len, s, n);
+    *len += n;
+}
+
+/* Writes the decimal digits of v (negative when neg) at the end of num; returns the first. */
+static char *put_decimal(char num[24], unsigned long long v, bool neg)
+{
+    char *p = num + 24;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg)
+        *--p = '-';
+    return p;
+}
+
+/*
+ * Formats the conversions trace lines are written with (%s, %d, %zu and
+ * %%) by hand, into buf as vsnprintf(buf, TRACE_LINE_MAX + 1, ...) would:
+ * several lines are recorded per registration, and vsnprintf is most of
+ * their cost. Anything else (flags, a width, another conversion, a NULL
+ * string) returns -1 with buf unspecified, for the caller to use vsnprintf.
+ */
+static int format_simple(char buf[TRACE_LINE_MAX + 1], const char *fmt, va_list ap)
+{
+    const char *p = fmt, *pct;
+    size_t len = 0;
+    char num[24], *d;
+
+    while ((pct = strchr(p, '%'))) {
+        put(buf, &len, p, (size_t)(pct - p));
+        if (pct[1] == 's') {
+            const char *s = va_arg(ap, const char *);
+
+            if (!s)
+                return -1;
+            put(buf, &len, s, strnlen(s, TRACE_LINE_MAX - len));
+            p = pct + 2;
+        } else if (pct[1] == 'd') {
+            int v = va_arg(ap, int);
+
+            /* the magnitude in unsigned arithmetic, so that INT_MIN has one */
+            d = put_decimal(num, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v,
+                            v < 0);
+            put(buf, &len, d, (size_t)(num + sizeof(num) - d));
+            p = pct + 2;
+        } else if (pct[1] == 'z' && pct[2] == 'u') {
+            d = put_decimal(num, va_arg(ap, size_t), false);
+            put(buf, &len, d, (size_t)(num + sizeof(num) - d));
+            p = pct + 3;
+        } else if (pct[1] == '%') {
+            put(buf, &len, "%", 1);
+            p = pct + 2;
+        } else {
+            return -1;
+        }
+    }
+    put(buf, &len, p, strnlen(p, TRACE_LINE_MAX - len));
+    buf[len] = '\0';
+    return 0;
+}
+
 /* Formats into a new string cut at TRACE_LINE_MAX bytes; NULL when out of memory. */
 __attribute__((format(printf, 1, 0))) static char *format_line(const char *fmt, va_list ap)
 {
     char buf[TRACE_LINE_MAX + 1];
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_list aq;
+    int rc;
 
-    if (n < 0)
+    va_copy(aq, ap);
+    rc = format_simple(buf, fmt, aq);
+    va_end(aq);
+    if (rc != 0 && vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
         buf[0] = '\0';
     return strdup(buf);
 }
