@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "store/sqlite.h"
 #include "store/schema.h"
+#include "store/sqlite_vfs.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -568,14 +569,24 @@ static void sq_close(struct store *s)
 static int sq_open(const char *target, struct store **out, struct dps_error *err)
 {
     struct sqlite_store *q = xcalloc(1, sizeof(*q));
+    const char *vfs = sqlite_vfs_name();
     int rc;
 
     q->base.ops = &store_sqlite_ops;
     q->path = xstrdup(target);
-    /* One connection per thread: SQLite's own mutexes on it are not needed. */
+    if (!vfs) {
+        rc = dps_error_set(err, DPS_ERR_STORE,
+                           "store '%s' cannot be opened: sqlite cannot register its file layer",
+                           q->path);
+        goto out;
+    }
+    /*
+     * One connection per thread: SQLite's own mutexes on it are not needed.
+     * The VFS writes each commit's WAL frames with one call (sqlite_vfs.h).
+     */
     if (sqlite3_open_v2(target, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+                        vfs) != SQLITE_OK) {
         rc = dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot be opened: %s", q->path,
                            q->db ? sqlite3_errmsg(q->db) : "out of memory");
         goto out;
