@@ -764,39 +764,135 @@ static char *state_text(const json_t *rec)
     return text;
 }
 
-/* The attempt's text; state (may be NULL) is its registrationState, spliced in as its last member.
+/*
+ * Writers of the attempt's text, member by member as set_string() and
+ * json_dumps(JSON_COMPACT) of the tree wrote it, without the tree.
+ */
+
+/* Cuts t back to its first len bytes (a member that jansson would have left out). */
+static void text_cut(struct json_text *t, size_t len)
+{
+    t->len = len;
+    t->buf[len] = '\0';
+}
+
+/* Appends the member name (the quoted key and its colon), after a comma unless first. */
+static void text_key(struct json_text *t, const char *quoted_key)
+{
+    if (t->buf[t->len - 1] != '{')
+        json_text_add(t, ",", 1);
+    json_text_add_str(t, quoted_key);
+}
+
+/* Appends v in decimal, as jansson writes an integer. */
+static void text_int(struct json_text *t, long long v)
+{
+    char num[24], *p = num + sizeof(num);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    json_text_add(t, p, (size_t)(num + sizeof(num) - p));
+}
+
+/*
+ * A string member, as set_string() made it: left out when value is NULL,
+ * and when it is not UTF-8 (json_string() refused it).
+ */
+static void text_member_string(struct json_text *t, const char *quoted_key, const char *value)
+{
+    size_t mark = t->len;
+
+    if (!value)
+        return;
+    text_key(t, quoted_key);
+    if (json_text_add_string(t, value, strlen(value)) != 0)
+        text_cut(t, mark);
+}
+
+/*
+ * The trace as trace_to_json() built it and a dump wrote it. Returns -1
+ * with t as it was when a string is not UTF-8: trace_to_json() then gave
+ * NULL, which the attempt stored as null.
+ */
+static int text_trace(struct json_text *t, const struct trace *tr)
+{
+    size_t mark = t->len, i;
+
+    json_text_add_str(t, "{\"errorCode\":");
+    text_int(t, trace_error_code(tr));
+    json_text_add_str(t, ",\"summary\":");
+    if (json_text_add_string(t, trace_summary(tr), strlen(trace_summary(tr))) != 0)
+        goto fail;
+    json_text_add_str(t, ",\"deviceMessage\":");
+    if (json_text_add_string(t, trace_device_message(tr), strlen(trace_device_message(tr))) != 0)
+        goto fail;
+    json_text_add_str(t, ",\"omitted\":");
+    text_int(t, (long long)trace_omitted(tr));
+    json_text_add_str(t, trace_truncated(tr) ? ",\"truncated\":true,\"steps\":["
+                                             : ",\"truncated\":false,\"steps\":[");
+    for (i = 0; i < trace_line_count(tr); i++) {
+        const char *line = trace_line(tr, i);
+
+        if (i > 0)
+            json_text_add(t, ",", 1);
+        if (json_text_add_string(t, line, strlen(line)) != 0)
+            goto fail;
+    }
+    json_text_add(t, "]}", 2);
+    return 0;
+fail:
+    text_cut(t, mark);
+    return -1;
+}
+
+/*
+ * The attempt's text, written directly in the member order the attempt
+ * always had; state (may be NULL) is its registrationState, spliced in as
+ * its last member.
  */
 static char *attempt_json(const struct provision_request *req, const struct outcome *oc,
                           const char *operation_id, const struct trace *trace, const char *state)
 {
-    json_t *a = json_object(), *t = trace_to_json(trace);
-    struct json_text out;
-    char *text;
-    size_t len;
+    struct json_text t;
+    size_t mark;
+    int rc;
 
-    set_string(a, "operationId", operation_id);
-    set_string(a, "trackingId", req->tracking_id);
-    set_string(a, "registrationId", req->registration_id);
-    set_string(a, "apiVersion", req->api_version);
-    set_string(a, "attestationType", oc->attestation_type);
-    set_string(a, "status", oc->status);
-    if (oc->enrollment_id)
-        json_object_set_new(
-            a, "enrollment",
-            json_pack("{s:s,s:s}", "kind", oc->enrollment_kind, "id", oc->enrollment_id));
-    json_object_set_new(a, "trace", t ? t : json_null());
-    text = dump_or_abort(a, &len);
-    json_decref(a);
-    if (!state)
-        return text;
-    /* "{...}" + ',"registrationState":' + state + "}": what one dump of both wrote */
-    json_text_init(&out);
-    json_text_add(&out, text, len - 1);
-    json_text_add_str(&out, len > 2 ? ",\"registrationState\":" : "\"registrationState\":");
-    json_text_add_str(&out, state);
-    json_text_add(&out, "}", 1);
-    free(text);
-    return json_text_take(&out, NULL);
+    json_text_init(&t);
+    json_text_add(&t, "{", 1);
+    text_member_string(&t, "\"operationId\":", operation_id);
+    text_member_string(&t, "\"trackingId\":", req->tracking_id);
+    text_member_string(&t, "\"registrationId\":", req->registration_id);
+    text_member_string(&t, "\"apiVersion\":", req->api_version);
+    text_member_string(&t, "\"attestationType\":", oc->attestation_type);
+    text_member_string(&t, "\"status\":", oc->status);
+    if (oc->enrollment_id && oc->enrollment_kind) {
+        /* json_pack() refused a string that is not UTF-8: the member was left out */
+        mark = t.len;
+        text_key(&t, "\"enrollment\":{\"kind\":");
+        rc = json_text_add_string(&t, oc->enrollment_kind, strlen(oc->enrollment_kind));
+        if (rc == 0) {
+            json_text_add_str(&t, ",\"id\":");
+            rc = json_text_add_string(&t, oc->enrollment_id, strlen(oc->enrollment_id));
+        }
+        if (rc == 0)
+            json_text_add(&t, "}", 1);
+        else
+            text_cut(&t, mark);
+    }
+    text_key(&t, "\"trace\":");
+    if (text_trace(&t, trace) != 0)
+        json_text_add_str(&t, "null");
+    if (state) {
+        text_key(&t, "\"registrationState\":");
+        json_text_add_str(&t, state);
+    }
+    json_text_add(&t, "}", 1);
+    return json_text_take(&t, NULL);
 }
 
 /*

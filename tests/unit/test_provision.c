@@ -141,6 +141,118 @@ end:
     free(tok);
 }
 
+/* Checks that o's members are exactly the names, in that order. */
+static int keys_are(const json_t *o, const char *const *names, size_t n)
+{
+    const char *key;
+    json_t *v;
+    size_t i = 0;
+
+    if (!json_is_object(o) || json_object_size(o) != n)
+        return 0;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        if (strcmp(key, names[i++]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The newest attempt of id: compact JSON as one json_dumps() of it writes
+ * (so the members, their order and their escapes are jansson's), parsed.
+ */
+static json_t *newest_attempt(const char *id)
+{
+    struct store_attempt_list l = {0};
+    json_t *a = NULL;
+    char *again = NULL;
+
+    if (store_attempt_list(st, id, false, 0, 1, &l, NULL) != DPS_OK || l.n != 1)
+        goto out;
+    a = json_loads(l.items[0].json, 0, NULL);
+    again = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    if (!again || strcmp(again, l.items[0].json) != 0) {
+        json_decref(a);
+        a = NULL;
+    }
+out:
+    free(again);
+    store_attempt_list_release(&l);
+    return a;
+}
+
+/* The attempt's members in the order dpsd has always written them. */
+static void test_attempt_text(void)
+{
+    static const char *const assigned[] = {"operationId", "trackingId",      "registrationId",
+                                           "apiVersion",  "attestationType", "status",
+                                           "enrollment",  "trace",           "registrationState"};
+    static const char *const no_api[] = {"operationId",     "trackingId",       "registrationId",
+                                         "attestationType", "status",           "enrollment",
+                                         "trace",           "registrationState"};
+    static const char *const denied[] = {"trackingId",      "registrationId", "apiVersion",
+                                         "attestationType", "status",         "trace"};
+    static const char *const trace[] = {"errorCode", "summary",   "deviceMessage",
+                                        "omitted",   "truncated", "steps"};
+    static const char *const enrollment[] = {"kind", "id"};
+    struct provision_result res = {0};
+    char *tok = token("dev-1", KEY);
+    char *bad = token("dev-1", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=");
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = "dev-1",
+        .sas_token = tok,
+        .sas_len = tok ? strlen(tok) : 0,
+        .body = "{\"registrationId\":\"dev-1\",\"payload\":{\"b\":[1,\"\\u00e9\\n\"]}}",
+        .api_version = "2021-06-01",
+        .tracking_id = "00000000-0000-4000-8000-000000000003",
+        .store = st,
+    };
+    json_t *a = NULL, *t;
+
+    req.body_len = strlen(req.body);
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
+    provision_result_release(&res);
+    a = newest_attempt("dev-1");
+    ok(keys_are(a, assigned, ARRAY_SIZE(assigned)));
+    ok_str(json_string_value(json_object_get(a, "apiVersion")), "2021-06-01");
+    ok(keys_are(json_object_get(a, "enrollment"), enrollment, ARRAY_SIZE(enrollment)));
+    ok_str(json_string_value(json_object_get(json_object_get(a, "enrollment"), "kind")),
+           "individual");
+    t = json_object_get(a, "trace");
+    ok(keys_are(t, trace, ARRAY_SIZE(trace)));
+    ok_int(json_integer_value(json_object_get(t, "errorCode")), 0);
+    ok(json_is_false(json_object_get(t, "truncated")));
+    ok(json_array_size(json_object_get(t, "steps")) > 0);
+    json_decref(a);
+
+    /* an API version that is not UTF-8 is left out, as jansson left it out */
+    req.api_version = "\xff\xfe";
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
+    provision_result_release(&res);
+    a = newest_attempt("dev-1");
+    ok(keys_are(a, no_api, ARRAY_SIZE(no_api)));
+    json_decref(a);
+
+    /* denied: no operation, no enrollment, no state; the trace's conclusion */
+    req.api_version = "2021-06-01";
+    req.sas_token = bad;
+    req.sas_len = bad ? strlen(bad) : 0;
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 401);
+    a = newest_attempt("dev-1");
+    ok(keys_are(a, denied, ARRAY_SIZE(denied)));
+    t = json_object_get(a, "trace");
+    ok(keys_are(t, trace, ARRAY_SIZE(trace)));
+    ok_int(json_integer_value(json_object_get(t, "errorCode")), 401002);
+    ok(strlen(json_string_value(json_object_get(t, "deviceMessage"))) > 0);
+end:
+    provision_result_release(&res);
+    json_decref(a);
+    free(tok);
+    free(bad);
+}
+
 /* Registers dev-1 on a service linked to hubs; its status and assigned hub go to the out-params. */
 static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, char *hub,
                               size_t hlen)
@@ -211,6 +323,7 @@ int main(void)
     subtest("assigned and operation", test_assigned_and_operation);
     subtest("denied is recorded", test_denied_is_recorded);
     subtest("bad input writes nothing", test_bad_input_writes_nothing);
+    subtest("attempt text", test_attempt_text);
     subtest("a hub with apply=false is chosen only when named", test_apply_allocation_policy);
     provision_free(prov);
     store_close(st);
