@@ -61,8 +61,8 @@ static char *put_decimal(char num[24], unsigned long long v, bool neg)
 }
 
 /*
- * Formats the conversions trace lines are written with (%s, %d, %zu and
- * %%) by hand, into buf as vsnprintf(buf, TRACE_LINE_MAX + 1, ...) would:
+ * Formats the conversions trace lines are written with (%s, %.Ns, %d,
+ * %zu and %%) by hand, into buf as vsnprintf(buf, TRACE_LINE_MAX + 1, ...) would:
  * several lines are recorded per registration, and vsnprintf is most of
  * their cost. Anything else (flags, a width, another conversion, a NULL
  * string) returns -1 with buf unspecified, for the caller to use vsnprintf.
@@ -75,13 +75,25 @@ static int format_simple(char buf[TRACE_LINE_MAX + 1], const char *fmt, va_list 
 
     while ((pct = strchr(p, '%'))) {
         put(buf, &len, p, (size_t)(pct - p));
-        if (pct[1] == 's') {
-            const char *s = va_arg(ap, const char *);
+        if (pct[1] == 's' || (pct[1] == '.' && pct[2] >= '0' && pct[2] <= '9')) {
+            /* "%s", or "%.Ns": at most N bytes of the string */
+            size_t max = TRACE_LINE_MAX - len, prec;
+            const char *s;
 
+            p = pct + 1;
+            if (*p == '.') {
+                for (prec = 0, p++; *p >= '0' && *p <= '9' && prec <= TRACE_LINE_MAX; p++)
+                    prec = prec * 10 + (size_t)(*p - '0');
+                if (*p != 's')
+                    return -1;
+                if (prec < max)
+                    max = prec;
+            }
+            s = va_arg(ap, const char *);
             if (!s)
                 return -1;
-            put(buf, &len, s, strnlen(s, TRACE_LINE_MAX - len));
-            p = pct + 2;
+            put(buf, &len, s, strnlen(s, max));
+            p++;
         } else if (pct[1] == 'd') {
             int v = va_arg(ap, int);
 

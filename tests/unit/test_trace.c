@@ -49,7 +49,10 @@ static void test_conversions(void)
     same_as_snprintf(t, "%s%s%d%zu", "a", "b", 1, (size_t)2);
     same_as_snprintf(t, "ends with a conversion %d", -1);
     same_as_snprintf(t, "utf-8 \xc3\xa9 kept: '%s'", "\xe2\x82\xac");
-    ok_int(trace_line_count(t), 10);
+    same_as_snprintf(t, "%.3s and %s", "abcdef", "rest");
+    same_as_snprintf(t, "'%.128s' '%.0s' '%.10s'", "short", "gone", "exactly10!");
+    same_as_snprintf(t, "%.1000s|", "longer than the line would hold? no, just long enough");
+    ok_int(trace_line_count(t), 13);
 end:
     trace_free(t);
 }
@@ -63,7 +66,7 @@ static void test_fallback(void)
 
     ok(t != NULL);
     same_as_snprintf(t, "%5d|%-4s|%x|%ld|%u", 42, "ab", 255u, -3L, 9u);
-    same_as_snprintf(t, "%.3s and %s", "abcdef", "rest");
+    same_as_snprintf(t, "%.3d|%.3x|%.s|%.3zu", 5, 10u, "x", (size_t)4);
     same_as_snprintf(t, "%lld %zd %c", LLONG_MIN, (ssize_t)-5, 'q');
     /* after some hand-formatted text, the whole line is formatted again */
     same_as_snprintf(t, "%s %d then %02d", "first", 1, 2);
@@ -95,6 +98,7 @@ static void test_cut(void)
         same_as_snprintf(t, "%s%s", prefix, "tail text");
         same_as_snprintf(t, "%sliteral tail", prefix);
         same_as_snprintf(t, "%s%%%%%%", prefix);
+        same_as_snprintf(t, "%s%.5s", prefix, "abcdefgh");
     }
     trace_conclude(t, 0, NULL, "%s!", long_s);
     ok_int(strlen(trace_summary(t)), TRACE_LINE_MAX);
