@@ -9,11 +9,11 @@
 
 #include "core/b64.h"
 #include "core/hex.h"
+#include "core/rand_pool.h"
 
 #include <ctype.h>
 #include <http_parser.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 
 const struct http_limits http_default_limits = {
     .max_url = 8 * 1024,
@@ -497,7 +497,7 @@ void http_uuid(char buf[37])
 {
     unsigned char b[16];
 
-    if (RAND_bytes(b, sizeof(b)) != 1) {
+    if (rand_pool_bytes(b, sizeof(b)) != 0) {
         /* The RNG failing is not something a request can recover from. */
         fprintf(stderr, "dpsd: random number generator failed\n");
         abort();

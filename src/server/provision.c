@@ -9,11 +9,10 @@
 #include "core/common.h"
 #include "server/provision.h"
 
-#include <openssl/rand.h>
-
 #include "core/allocate.h"
 #include "core/hex.h"
 #include "core/model.h"
+#include "core/rand_pool.h"
 #include "core/regid.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
@@ -190,7 +189,7 @@ static void make_operation_id(const char *tracking_id, char out[PROVISION_OPERAT
     char *p = out;
     size_t room, n;
 
-    if (RAND_bytes(r, sizeof(r)) != 1)
+    if (rand_pool_bytes(r, sizeof(r)) != 0)
         r[0] = (unsigned char)time(NULL);
     *p++ = '1';
     *p++ = '.';

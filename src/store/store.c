@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "core/hex.h"
+#include "core/rand_pool.h"
 #include "store/backend.h"
 #include "store/postgres.h"
 #include "store/sqlite.h"
@@ -605,7 +606,7 @@ void store_etag_new(enum store_kind kind, char *buf)
     _Static_assert(sizeof(quoted) <= STORE_ETAG_SIZE, "a quoted etag fits STORE_ETAG_SIZE");
 
     /* RAND_bytes only fails when the system has no entropy at all. */
-    if (RAND_bytes(r, sizeof(r)) != 1) {
+    if (rand_pool_bytes(r, sizeof(r)) != 0) {
         fprintf(stderr, "dpsd: no randomness for etags\n");
         abort();
     }
