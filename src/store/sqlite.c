@@ -78,6 +78,7 @@ enum object_op {
     OP_GET,
     OP_META,
     OP_PUT,
+    OP_UPDATE,
     OP_DELETE,
     OP_LIST,
     OP_LIST_GROUP,
@@ -184,8 +185,8 @@ static int db_fail(struct sqlite_store *q, const char *doing, struct dps_error *
 static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_t size)
 {
     const char *t = schema_kinds[kind].table;
-    char cols[256], names[160] = "", params[64] = "";
-    size_t nused = 0, pused = 0;
+    char cols[256], names[160] = "", params[64] = "", sets[256] = "";
+    size_t nused = 0, pused = 0, sused = 0;
 
     schema_select_columns(kind, cols, sizeof(cols));
     /* Column i is parameter ?(6 + i), bound or not. */
@@ -195,6 +196,8 @@ static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_
         nused +=
             (size_t)snprintf(names + nused, sizeof(names) - nused, ", %s", schema_column_names[i]);
         pused += (size_t)snprintf(params + pused, sizeof(params) - pused, ", ?%d", 6 + (int)i);
+        sused += (size_t)snprintf(sets + sused, sizeof(sets) - sused, ", %s = ?%d",
+                                  schema_column_names[i], 6 + (int)i);
     }
     switch (op) {
     case OP_GET:
@@ -205,9 +208,16 @@ static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_
         break;
     case OP_PUT:
         snprintf(buf, size,
-                 "INSERT OR REPLACE INTO %s (id, etag, created_ms, updated_ms, json%s)"
+                 "INSERT INTO %s (id, etag, created_ms, updated_ms, json%s)"
                  " VALUES (?1, ?2, ?3, ?4, ?5%s)",
                  t, names, params);
+        break;
+    case OP_UPDATE:
+        /* In place: the row keeps its rowid and its id, so the id's index is not rewritten. */
+        snprintf(buf, size,
+                 "UPDATE %s SET etag = ?2, created_ms = ?3, updated_ms = ?4, json = ?5%s"
+                 " WHERE id = ?1",
+                 t, sets);
         break;
     case OP_DELETE:
         snprintf(buf, size, "DELETE FROM %s WHERE id = ?1", t);
@@ -716,7 +726,8 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
         rc = schema_exists(kind, m.id, err);
         goto out;
     }
-    st = object_stmt(q, kind, OP_PUT, err);
+    /* Read in this write transaction: the row exists now exactly when m says so. */
+    st = object_stmt(q, kind, m.exists ? OP_UPDATE : OP_PUT, err);
     if (!st) {
         rc = DPS_ERR_STORE;
         goto out;

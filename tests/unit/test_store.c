@@ -451,6 +451,30 @@ static void test_registrations(void)
         ok_str(page.items[3].id, "reg-27");
         ok(!page.next_cursor);
     }
+    {
+        /* An update moves the record between groups: the group's index follows it. */
+        struct store_put in = {.id = "REG-04", .json = "{\"v\":2}", .group_id = "line-b"};
+        struct store_query q = {.group_id = "line-a"};
+
+        ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 19);
+        q.group_id = "line-b";
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 11);
+        q.after = "reg-03";
+        q.limit = 1;
+        ok_int(store_registration_list(s, &q, &page, &err), DPS_OK);
+        ok_int(page.n, 1);
+        ok_str(page.items[0].id, "reg-04");
+        ok_str(page.items[0].json, "{\"v\":2}");
+        ok(!page.items[0].status);
+        store_page_release(&page);
+        in.group_id = NULL;
+        ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 10);
+    }
     ok_int(store_registration_count(s, NULL, &n, &err), DPS_OK);
     ok_int(n, 31);
     {
