@@ -536,6 +536,12 @@ static void register_default(void)
 {
     sqlite3_vfs *below;
 
+    /*
+     * Before SQLite initializes: no allocation statistics (dpsd reads none),
+     * which would take one process-wide mutex on every allocation of every
+     * connection.
+     */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (sqlite3_initialize() != SQLITE_OK)
         return;
     below = sqlite3_vfs_find(NULL);
