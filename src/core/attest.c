@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "core/hex.h"
 #include "core/regid.h"
 #include "core/sas.h"
 #include "core/timeutil.h"
@@ -130,16 +131,11 @@ static void thumbprint(X509 *c, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    static const char hex[] = "0123456789ABCDEF";
 
     out[0] = '\0';
     if (X509_digest(c, EVP_sha256(), md, &n) != 1 || n != 32)
         return;
-    for (unsigned int i = 0; i < n; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    *hex_encode_upper(md, n, out) = '\0';
 }
 
 static void time_str(time_t t, char out[TIMEUTIL_ISO_SECONDS_SIZE])

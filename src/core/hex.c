@@ -3,15 +3,23 @@
 #include "core/common.h"
 #include "core/hex.h"
 
-char *hex_encode(const unsigned char *in, size_t n, char *out)
+static char *encode(const unsigned char *in, size_t n, char *out, const char digits[16])
 {
-    static const char digits[] = "0123456789abcdef";
-
     for (size_t i = 0; i < n; i++) {
         *out++ = digits[in[i] >> 4];
         *out++ = digits[in[i] & 0x0f];
     }
     return out;
+}
+
+char *hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    return encode(in, n, out, "0123456789abcdef");
+}
+
+char *hex_encode_upper(const unsigned char *in, size_t n, char *out)
+{
+    return encode(in, n, out, "0123456789ABCDEF");
 }
 
 void hex_uuid_format(const unsigned char in[16], char out[HEX_UUID_SIZE])

@@ -20,6 +20,9 @@
  */
 char *hex_encode(const unsigned char *in, size_t n, char *out);
 
+/* As hex_encode(), in upper case ("%02X" per byte): thumbprints and proof-of-possession codes. */
+char *hex_encode_upper(const unsigned char *in, size_t n, char *out);
+
 /*
  * Formats 16 bytes as "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lower-case)
  * into out, NUL-terminated. The bytes are taken as they are: a caller

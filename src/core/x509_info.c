@@ -6,6 +6,8 @@
 #include "core/common.h"
 #include "core/x509_info.h"
 
+#include "core/hex.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -14,15 +16,10 @@
 
 #define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
 
-static const char hex_digits[] = "0123456789ABCDEF";
-
+/* Upper-case hex of in[0..n) into out, NUL-terminated (out holds 2 * n + 1). */
 static void hex_upper(const unsigned char *in, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex_digits[in[i] >> 4];
-        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
+    *hex_encode_upper(in, n, out) = '\0';
 }
 
 /* Decodes base64 text (whitespace ignored) into a new buffer of at most len bytes. */

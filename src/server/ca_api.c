@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "core/hex.h"
 #include "core/model.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
@@ -126,8 +127,7 @@ static void make_code(char out[2 * CA_API_CODE_BYTES + 1])
 
     if (RAND_bytes(r, sizeof(r)) != 1)
         abort(); /* no randomness: a guessable code would defeat the proof */
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(out + 2 * i, 3, "%02X", r[i]);
+    *hex_encode_upper(r, sizeof(r), out) = '\0';
 }
 
 /* The certificate as PEM text; the caller frees it. */

@@ -19,6 +19,12 @@ static void test_every_byte(void)
         snprintf(want, sizeof(want), "%02x", (unsigned int)i);
         ok(got[2 * i] == want[0] && got[2 * i + 1] == want[1]);
     }
+    end = hex_encode_upper(all, sizeof(all), got);
+    ok(end == got + 2 * sizeof(all));
+    for (size_t i = 0; i < sizeof(all); i++) {
+        snprintf(want, sizeof(want), "%02X", (unsigned int)i);
+        ok(got[2 * i] == want[0] && got[2 * i + 1] == want[1]);
+    }
 end:;
 }
 
