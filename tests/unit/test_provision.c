@@ -9,7 +9,10 @@
 
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
 #include "../t.h"
+#include "core/pki.h"
 #include "core/sas.h"
 #include "server/provision.h"
 #include "store/store.h"
@@ -253,6 +256,275 @@ end:
     free(bad);
 }
 
+/*
+ * The stored record of id, parsed, when its text is compact JSON exactly as
+ * one json_dumps() of it writes (members, order and escapes are jansson's).
+ */
+static json_t *stored_record(const char *id)
+{
+    struct store_object obj = {0};
+    json_t *rec = NULL;
+    char *again = NULL;
+
+    if (store_registration_get(st, id, &obj, NULL) != DPS_OK)
+        goto out;
+    rec = json_loads(obj.json, 0, NULL);
+    again = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    if (!again || strcmp(again, obj.json) != 0) {
+        json_decref(rec);
+        rec = NULL;
+    }
+out:
+    free(again);
+    store_object_release(&obj);
+    return rec;
+}
+
+/* Stores an individual symmetric-key enrollment for id with the extra members (may be ""). */
+static int put_enrollment(const char *id, const char *extra)
+{
+    char json[1024];
+    struct store_put put = {.id = id, .json = json, .attestation = "symmetricKey"};
+
+    snprintf(json, sizeof(json),
+             "{\"registrationId\":\"%s\",\"attestation\":{\"type\":\"symmetricKey\","
+             "\"symmetricKey\":{\"primaryKey\":\"" KEY "\",\"secondaryKey\":\"" KEY "\"}}%s}",
+             id, extra);
+    return store_enrollment_put(st, &put, NULL, NULL);
+}
+
+/*
+ * Checks what a 200 holds against the records it was made of: the reply's
+ * text is its body's dump, the attempt's registrationState is the reply's
+ * without the store's times and etag, and both carry the record's state
+ * members. state_keys: the members of the attempt's registrationState.
+ */
+static int reply_matches(const struct provision_result *res, const char *id,
+                         const char *const *state_keys, size_t n)
+{
+    json_t *a = newest_attempt(id), *state = NULL;
+    char *body = json_dumps(res->body, JSON_COMPACT);
+    int good = 0;
+
+    if (!a || !body || (res->text && strcmp(res->text, body) != 0))
+        goto out;
+    if (!keys_are(json_object_get(a, "registrationState"), state_keys, n))
+        goto out;
+    state = json_deep_copy(json_object_get(res->body, "registrationState"));
+    json_object_del(state, "createdDateTimeUtc");
+    json_object_del(state, "lastUpdatedDateTimeUtc");
+    json_object_del(state, "etag");
+    good = json_equal(state, json_object_get(a, "registrationState"));
+out:
+    json_decref(a);
+    json_decref(state);
+    free(body);
+    return good;
+}
+
+/* The stored record's members and their order: assigned, with a twin and a payload. */
+static void test_record_assigned(void)
+{
+    static const char *const rec_keys[] = {
+        "registrationId", "status",          "assignedHub",     "deviceId",    "substatus",
+        "operationId",    "trackingId",      "attestationType", "initialTwin", "capabilities",
+        "hubChanged",     "resetDeviceData", "devicePayload"};
+    static const char *const no_ids[] = {
+        "registrationId",  "status",      "assignedHub",  "deviceId",   "substatus",
+        "attestationType", "initialTwin", "capabilities", "hubChanged", "resetDeviceData"};
+    static const char *const state_keys[] = {"registrationId", "assignedHub", "deviceId", "status",
+                                             "substatus"};
+    struct provision_result res = {0};
+    char *tok = token("dev-tw", KEY);
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = "dev-tw",
+        .sas_token = tok,
+        .sas_len = tok ? strlen(tok) : 0,
+        .body =
+            "{\"registrationId\":\"dev-tw\",\"payload\":{\"z\":[1.5,\"\\u00e9\\t\"],\"a\":null}}",
+        .tracking_id = "00000000-0000-4000-8000-000000000004",
+        .store = st,
+    };
+    json_t *rec = NULL, *twin = NULL;
+
+    req.body_len = strlen(req.body);
+    ok(put_enrollment("dev-tw",
+                      ",\"capabilities\":{\"iotEdge\":true},\"initialTwin\":{\"tags\":"
+                      "{\"k\":\"\\u00fc\\\"\"},\"properties\":{\"desired\":{\"x\":2}}}") == DPS_OK);
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
+    ok(res.text != NULL);
+    ok(reply_matches(&res, "dev-tw", state_keys, ARRAY_SIZE(state_keys)));
+    rec = stored_record("dev-tw");
+    ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
+    ok_str(json_string_value(json_object_get(rec, "status")), "assigned");
+    ok_str(json_string_value(json_object_get(rec, "trackingId")), req.tracking_id);
+    ok_str(json_string_value(json_object_get(rec, "operationId")),
+           json_string_value(json_object_get(res.body, "operationId")));
+    ok(json_is_true(json_object_get(json_object_get(rec, "capabilities"), "iotEdge")));
+    ok(json_is_false(json_object_get(rec, "hubChanged")));
+    twin = json_loads("{\"tags\":{\"k\":\"\\u00fc\\\"\"},\"properties\":{\"desired\":{\"x\":2}}}",
+                      0, NULL);
+    ok(json_equal(json_object_get(rec, "initialTwin"), twin));
+    ok_str(json_string_value(
+               json_array_get(json_object_get(json_object_get(rec, "devicePayload"), "z"), 1)),
+           "\xc3\xa9\t");
+    provision_result_release(&res);
+    json_decref(rec);
+
+    /* a tracking id that is not UTF-8: it and the operation id made of it are left out */
+    req.tracking_id = "\xff\xfe-not-utf-8";
+    req.body = "";
+    req.body_len = 0;
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
+    ok(json_object_get(res.body, "operationId") == NULL);
+    ok(reply_matches(&res, "dev-tw", state_keys, ARRAY_SIZE(state_keys)));
+    rec = stored_record("dev-tw");
+    ok(keys_are(rec, no_ids, ARRAY_SIZE(no_ids)));
+end:
+    provision_result_release(&res);
+    json_decref(rec);
+    json_decref(twin);
+    free(tok);
+}
+
+/* Disabled after an assignment: the previous hub and device id stay, no substatus. */
+static void test_record_disabled(void)
+{
+    static const char *const rec_keys[] = {
+        "registrationId", "status",          "assignedHub",  "deviceId",   "operationId",
+        "trackingId",     "attestationType", "capabilities", "hubChanged", "resetDeviceData"};
+    static const char *const state_keys[] = {"registrationId", "assignedHub", "deviceId", "status"};
+    struct provision_result res = {0};
+    char *tok = token("dev-off", KEY);
+    json_t *rec = NULL;
+
+    ok(put_enrollment("dev-off", "") == DPS_OK);
+    ok(do_register("dev-off", tok, "{\"registrationId\":\"dev-off\"}", &res) == DPS_OK &&
+       res.status == 200);
+    provision_result_release(&res);
+    ok(put_enrollment("dev-off", ",\"provisioningStatus\":\"disabled\"") == DPS_OK);
+    ok(do_register("dev-off", tok, "{\"registrationId\":\"dev-off\"}", &res) == DPS_OK &&
+       res.status == 200);
+    ok_str(json_string_value(json_object_get(res.body, "status")), "disabled");
+    ok(res.text != NULL);
+    ok(reply_matches(&res, "dev-off", state_keys, ARRAY_SIZE(state_keys)));
+    rec = stored_record("dev-off");
+    ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
+    ok_str(json_string_value(json_object_get(rec, "assignedHub")), "hub-1.example.net");
+    ok_str(json_string_value(json_object_get(rec, "deviceId")), "dev-off");
+end:
+    provision_result_release(&res);
+    json_decref(rec);
+    free(tok);
+}
+
+/* Failed (custom allocation is not offered): errorCode and errorMessage, no hub. */
+static void test_record_failed(void)
+{
+    static const char *const rec_keys[] = {
+        "registrationId", "status",          "errorCode",    "errorMessage", "operationId",
+        "trackingId",     "attestationType", "capabilities", "hubChanged",   "resetDeviceData"};
+    static const char *const state_keys[] = {"registrationId", "status", "errorCode",
+                                             "errorMessage"};
+    struct provision_result res = {0};
+    char *tok = token("dev-cu", KEY);
+    json_t *rec = NULL;
+
+    ok(put_enrollment("dev-cu", ",\"allocationPolicy\":\"custom\",\"customAllocationDefinition\":"
+                                "{\"webhookUrl\":\"https://f.example/x\",\"apiVersion\":"
+                                "\"2021-10-01\"}") == DPS_OK);
+    ok(do_register("dev-cu", tok, "", &res) == DPS_OK && res.status == 200);
+    ok_str(json_string_value(json_object_get(res.body, "status")), "failed");
+    ok(res.text != NULL);
+    ok(reply_matches(&res, "dev-cu", state_keys, ARRAY_SIZE(state_keys)));
+    rec = stored_record("dev-cu");
+    ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
+    ok(json_integer_value(json_object_get(rec, "errorCode")) > 400000);
+    ok(strlen(json_string_value(json_object_get(rec, "errorMessage"))) > 0);
+end:
+    provision_result_release(&res);
+    json_decref(rec);
+    free(tok);
+}
+
+/* The PEM text of x; caller frees. */
+static char *pem_of(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data, *s = NULL;
+    long n;
+
+    if (b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
+        s = strndup(data, (size_t)n);
+    BIO_free(b);
+    return s;
+}
+
+/* An X.509 group: the group's object under the attestation type, and its id. */
+static void test_record_x509(void)
+{
+    static const char *const rec_keys[] = {
+        "registrationId", "status",      "assignedHub",    "deviceId",        "substatus",
+        "x509",           "operationId", "trackingId",     "attestationType", "enrollmentGroupId",
+        "capabilities",   "hubChanged",  "resetDeviceData"};
+    static const char *const state_keys[] = {"registrationId", "assignedHub", "deviceId",
+                                             "status",         "substatus",   "x509"};
+    struct pki_cert_spec root_spec = {
+        .kind = PKI_CERT_ROOT_CA, .subject = "CN=Record Root", .days = 30, .pathlen = -1};
+    struct pki_cert_spec dev_spec = {
+        .kind = PKI_CERT_DEVICE, .subject = "CN=dev-x", .days = 30, .pathlen = -1};
+    struct provision_result res = {0};
+    EVP_PKEY *root_key = NULL, *dev_key = NULL;
+    X509 *root = NULL, *dev = NULL;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    char *pem = NULL, *group = NULL;
+    json_t *g = NULL, *rec = NULL;
+    struct store_put put = {.id = "grp-x", .attestation = "x509", .group_id = "grp-x"};
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = "dev-x",
+        .body = "",
+        .tracking_id = "00000000-0000-4000-8000-000000000005",
+        .store = st,
+    };
+
+    ok(pki_key_generate(PKI_KEY_P256, &root_key, NULL) == DPS_OK);
+    ok(pki_key_generate(PKI_KEY_P256, &dev_key, NULL) == DPS_OK);
+    ok(pki_cert_issue(&root_spec, root_key, NULL, NULL, &root, NULL) == DPS_OK);
+    ok(pki_cert_issue(&dev_spec, dev_key, root, root_key, &dev, NULL) == DPS_OK);
+    ok((pem = pem_of(root)) != NULL);
+    g = json_pack("{s:s,s:{s:s,s:{s:{s:{s:s}}}}}", "enrollmentGroupId", "grp-x", "attestation",
+                  "type", "x509", "x509", "signingCertificates", "primary", "certificate", pem);
+    ok((group = json_dumps(g, JSON_COMPACT)) != NULL);
+    put.json = group;
+    ok(store_group_put(st, &put, NULL, NULL) == DPS_OK);
+    ok(chain && sk_X509_push(chain, dev) && sk_X509_push(chain, root));
+    req.chain = chain;
+    ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
+    ok_str(json_string_value(json_object_get(res.body, "status")), "assigned");
+    ok(res.text != NULL);
+    ok(reply_matches(&res, "dev-x", state_keys, ARRAY_SIZE(state_keys)));
+    rec = stored_record("dev-x");
+    ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
+    ok_str(json_string_value(json_object_get(json_object_get(rec, "x509"), "enrollmentGroupId")),
+           "grp-x");
+    ok_int(json_object_size(json_object_get(rec, "x509")), 1);
+    ok_str(json_string_value(json_object_get(rec, "attestationType")), "x509");
+    ok_str(json_string_value(json_object_get(rec, "enrollmentGroupId")), "grp-x");
+end:
+    provision_result_release(&res);
+    sk_X509_free(chain);
+    X509_free(root);
+    X509_free(dev);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(dev_key);
+    json_decref(g);
+    json_decref(rec);
+    free(pem);
+    free(group);
+}
+
 /* Registers dev-1 on a service linked to hubs; its status and assigned hub go to the out-params. */
 static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, char *hub,
                               size_t hlen)
@@ -324,6 +596,10 @@ int main(void)
     subtest("denied is recorded", test_denied_is_recorded);
     subtest("bad input writes nothing", test_bad_input_writes_nothing);
     subtest("attempt text", test_attempt_text);
+    subtest("record text: assigned", test_record_assigned);
+    subtest("record text: disabled", test_record_disabled);
+    subtest("record text: failed", test_record_failed);
+    subtest("record text: x509 group", test_record_x509);
     subtest("a hub with apply=false is chosen only when named", test_apply_allocation_policy);
     provision_free(prov);
     store_close(st);
