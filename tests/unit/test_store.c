@@ -456,6 +456,7 @@ static void test_registrations(void)
         struct store_put in = {.id = "REG-04", .json = "{\"v\":2}", .group_id = "line-b"};
         struct store_query q = {.group_id = "line-a"};
 
+        store_page_release(&page);
         ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
         ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
         ok_int(n, 19);
