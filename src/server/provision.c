@@ -702,70 +702,10 @@ struct outcome {
     bool hub_changed, reset_device_data;
 };
 
-static json_t *record_json(const struct provision_request *req, const struct outcome *oc,
-                           const char *operation_id, json_t *payload)
-{
-    json_t *rec = json_object(), *ref;
-
-    set_string(rec, "registrationId", req->registration_id);
-    set_string(rec, "status", oc->status);
-    set_string(rec, "assignedHub", oc->hub);
-    set_string(rec, "deviceId", oc->device_id);
-    set_string(rec, "substatus", oc->substatus);
-    if (oc->error_code) {
-        json_object_set_new(rec, "errorCode", json_integer(oc->error_code));
-        set_string(rec, "errorMessage", oc->error_message);
-    }
-    if (oc->group_id) {
-        ref = json_object();
-        set_string(ref, "enrollmentGroupId", oc->group_id);
-        json_object_set_new(rec, oc->attestation_type, ref);
-    }
-    set_string(rec, "operationId", operation_id);
-    set_string(rec, "trackingId", req->tracking_id);
-    set_string(rec, "attestationType", oc->attestation_type);
-    set_string(rec, "enrollmentGroupId", oc->group_id);
-    if (oc->common) {
-        if (oc->common->initial_twin)
-            json_object_set(rec, "initialTwin", oc->common->initial_twin);
-        json_object_set_new(rec, "capabilities",
-                            json_pack("{s:b}", "iotEdge", oc->common->iot_edge));
-        json_object_set_new(rec, "hubChanged", json_boolean(oc->hub_changed));
-        json_object_set_new(rec, "resetDeviceData", json_boolean(oc->reset_device_data));
-    }
-    if (payload)
-        json_object_set(rec, "devicePayload", payload);
-    return rec;
-}
-
-/* Text of a value built on the request path: NULL only for invalid UTF-8, which input checks
- * exclude. */
-static char *dump_or_abort(const json_t *v, size_t *len)
-{
-    char *text = json_text_dump(v, len);
-
-    if (!text)
-        abort(); /* what json_dumps() refusing meant before: a bug, never a peer's input */
-    return text;
-}
-
 /*
- * The registration state as the attempt stores it (device_state() without
- * the store's times), rendered once: the attempt embeds it and the reply
- * extends it (reply_text()).
- */
-static char *state_text(const json_t *rec)
-{
-    json_t *state = device_state(rec, NULL);
-    char *text = dump_or_abort(state, NULL);
-
-    json_decref(state);
-    return text;
-}
-
-/*
- * Writers of the attempt's text, member by member as set_string() and
- * json_dumps(JSON_COMPACT) of the tree wrote it, without the tree.
+ * Writers of the record's, the state's and the attempt's texts, member by
+ * member as set_string() and json_dumps(JSON_COMPACT) of the trees they
+ * were once made of wrote them, without the trees.
  */
 
 /* Cuts t back to its first len bytes (a member that jansson would have left out). */
@@ -811,6 +751,80 @@ static void text_member_string(struct json_text *t, const char *quoted_key, cons
     text_key(t, quoted_key);
     if (json_text_add_string(t, value, strlen(value)) != 0)
         text_cut(t, mark);
+}
+
+/*
+ * A member holding v, a value jansson parsed (a twin, a payload), so one
+ * it renders: refusing it would be a bug, as json_dumps() refusing the
+ * record's tree was.
+ */
+static void text_member_value(struct json_text *t, const char *quoted_key, const json_t *v)
+{
+    text_key(t, quoted_key);
+    if (json_text_add_value(t, v) != 0)
+        abort();
+}
+
+static void text_member_bool(struct json_text *t, const char *quoted_key, bool v)
+{
+    text_key(t, quoted_key);
+    json_text_add_str(t, v ? "true" : "false");
+}
+
+/*
+ * The enrollment group under the attestation type's name ("x509":
+ * {"enrollmentGroupId":...}); a group id that is not UTF-8 leaves the
+ * object empty, as set_string() left it.
+ */
+static void text_group_ref(struct json_text *t, const char *attestation_type, const char *group_id)
+{
+    text_key(t, "");
+    json_text_add_string(t, attestation_type, strlen(attestation_type));
+    json_text_add(t, ":{", 2);
+    text_member_string(t, "\"enrollmentGroupId\":", group_id);
+    json_text_add(t, "}", 1);
+}
+
+/*
+ * The record's text, written directly in the member order the record
+ * always had: the state's members first, then the operation, the
+ * enrollment's twin and capabilities, and the device's payload.
+ */
+static char *record_text(const struct provision_request *req, const struct outcome *oc,
+                         const char *operation_id, const json_t *payload)
+{
+    struct json_text t;
+
+    json_text_init(&t);
+    json_text_add(&t, "{", 1);
+    text_member_string(&t, "\"registrationId\":", req->registration_id);
+    text_member_string(&t, "\"status\":", oc->status);
+    text_member_string(&t, "\"assignedHub\":", oc->hub);
+    text_member_string(&t, "\"deviceId\":", oc->device_id);
+    text_member_string(&t, "\"substatus\":", oc->substatus);
+    if (oc->error_code) {
+        text_key(&t, "\"errorCode\":");
+        text_int(&t, oc->error_code);
+        text_member_string(&t, "\"errorMessage\":", oc->error_message);
+    }
+    if (oc->group_id)
+        text_group_ref(&t, oc->attestation_type, oc->group_id);
+    text_member_string(&t, "\"operationId\":", operation_id);
+    text_member_string(&t, "\"trackingId\":", req->tracking_id);
+    text_member_string(&t, "\"attestationType\":", oc->attestation_type);
+    text_member_string(&t, "\"enrollmentGroupId\":", oc->group_id);
+    if (oc->common) {
+        if (oc->common->initial_twin)
+            text_member_value(&t, "\"initialTwin\":", oc->common->initial_twin);
+        text_member_bool(&t, "\"capabilities\":{\"iotEdge\":", oc->common->iot_edge);
+        json_text_add(&t, "}", 1);
+        text_member_bool(&t, "\"hubChanged\":", oc->hub_changed);
+        text_member_bool(&t, "\"resetDeviceData\":", oc->reset_device_data);
+    }
+    if (payload)
+        text_member_value(&t, "\"devicePayload\":", payload);
+    json_text_add(&t, "}", 1);
+    return json_text_take(&t, NULL);
 }
 
 /*
@@ -901,11 +915,13 @@ static char *attempt_json(const struct provision_request *req, const struct outc
  */
 struct provision_write {
     char *registration_id, *tracking_id, *status, *device_id, *group_id, *hub, *attestation;
-    char *record;  /* the record's JSON text; NULL when only the attempt is written */
-    char *attempt; /* the attempt's JSON text */
-    char *state;   /* the registrationState text of the attempt; NULL with record */
+    const char *substatus; /* a static name, or NULL */
+    int error_code;        /* 0 unless failed */
+    char *error_message;   /* with error_code; may be NULL */
+    char *record;          /* the record's JSON text; NULL when only the attempt is written */
+    char *attempt;         /* the attempt's JSON text */
+    char *state;           /* the registrationState text of the attempt; NULL with record */
     char operation_id[PROVISION_OPERATION_ID_MAX];
-    json_t *rec;                /* the record, for the answer; NULL with record */
     int denied_status;          /* the 4xx a denied device gets once its attempt is written */
     int denied_sub;             /* its sub-code */
     char denied_message[256];   /* its message */
@@ -918,12 +934,74 @@ static char *dup_or_null(const char *s)
 }
 
 /*
- * Makes the write of a decision; takes the attempt and state texts (state
- * may be NULL) and a reference to rec (NULL when state is).
+ * The registration state as the attempt stores it (device_state() of the
+ * record, without the store's times), rendered once: the attempt embeds it
+ * and the reply extends it (reply_text()). Its members in device_state()'s
+ * order; state_json() makes the same as a tree.
+ */
+static char *state_text(const struct provision_write *w)
+{
+    struct json_text t;
+
+    json_text_init(&t);
+    json_text_add(&t, "{", 1);
+    text_member_string(&t, "\"registrationId\":", w->registration_id);
+    text_member_string(&t, "\"assignedHub\":", w->hub);
+    text_member_string(&t, "\"deviceId\":", w->device_id);
+    text_member_string(&t, "\"status\":", w->status);
+    text_member_string(&t, "\"substatus\":", w->substatus);
+    if (w->error_code) {
+        text_key(&t, "\"errorCode\":");
+        text_int(&t, w->error_code);
+        text_member_string(&t, "\"errorMessage\":", w->error_message);
+    }
+    if (w->group_id)
+        text_group_ref(&t, w->attestation, w->group_id);
+    json_text_add(&t, "}", 1);
+    return json_text_take(&t, NULL);
+}
+
+/*
+ * The registration state the reply's body holds: state_text()'s members as
+ * a tree, with the times and etag of the record as stored when it was.
+ */
+static json_t *state_json(const struct provision_write *w)
+{
+    char created[TIMEUTIL_ISO_SIZE], updated[TIMEUTIL_ISO_SIZE];
+    json_t *o = json_object(), *ref;
+
+    set_string(o, "registrationId", w->registration_id);
+    set_string(o, "assignedHub", w->hub);
+    set_string(o, "deviceId", w->device_id);
+    set_string(o, "status", w->status);
+    set_string(o, "substatus", w->substatus);
+    if (w->error_code) {
+        json_object_set_new(o, "errorCode", json_integer(w->error_code));
+        set_string(o, "errorMessage", w->error_message);
+    }
+    if (w->group_id) {
+        ref = json_object();
+        set_string(ref, "enrollmentGroupId", w->group_id);
+        json_object_set_new(o, w->attestation, ref);
+    }
+    if (w->stored.id) {
+        format_ms(w->stored.created_ms, created);
+        format_ms(w->stored.updated_ms, updated);
+        set_string(o, "createdDateTimeUtc", created);
+        set_string(o, "lastUpdatedDateTimeUtc", updated);
+        set_string(o, "etag", w->stored.etag);
+    }
+    return o;
+}
+
+/*
+ * Makes the write of a decision: copies what the answer needs, takes the
+ * record's text (NULL when only the attempt is written: a denied device)
+ * and renders the state (with a record) and the attempt.
  */
 static struct provision_write *write_new(const struct provision_request *req,
                                          const struct outcome *oc, const char *operation_id,
-                                         json_t *rec, char *state, char *attempt)
+                                         const struct trace *trace, char *record)
 {
     struct provision_write *w = xcalloc(1, sizeof(*w));
 
@@ -934,14 +1012,16 @@ static struct provision_write *write_new(const struct provision_request *req,
     w->group_id = dup_or_null(oc->group_id);
     w->hub = dup_or_null(oc->hub);
     w->attestation = dup_or_null(oc->attestation_type);
-    w->attempt = attempt;
-    w->state = state;
+    w->substatus = oc->substatus;
+    w->error_code = oc->error_code;
+    if (oc->error_code)
+        w->error_message = dup_or_null(oc->error_message);
     if (operation_id)
         snprintf(w->operation_id, sizeof(w->operation_id), "%s", operation_id);
-    if (rec) {
-        w->rec = json_incref(rec);
-        w->record = dump_or_abort(rec, NULL);
-    }
+    w->record = record;
+    if (record)
+        w->state = state_text(w);
+    w->attempt = attempt_json(req, oc, operation_id, trace, w->state);
     return w;
 }
 
@@ -956,10 +1036,10 @@ void provision_write_free(struct provision_write *w)
     free(w->group_id);
     free(w->hub);
     free(w->attestation);
+    free(w->error_message);
     free(w->record);
     free(w->attempt);
     free(w->state);
-    json_decref(w->rec);
     store_object_release(&w->stored);
     free(w);
 }
@@ -1046,7 +1126,7 @@ void provision_write_finish(const struct provision_write *w, int rc, struct prov
         return;
     }
     out->status = 200;
-    out->body = operation_status(w->operation_id, w->status, device_state(w->rec, &w->stored));
+    out->body = operation_status(w->operation_id, w->status, state_json(w));
     out->text = reply_text(w, &out->text_len);
 }
 
@@ -1146,9 +1226,8 @@ int provision_decide(const struct provision *p, const struct provision_request *
     struct dps_error err = {0};
     struct outcome oc = {0};
     char operation_id[PROVISION_OPERATION_ID_MAX];
-    json_t *payload = NULL, *prev = NULL, *rec = NULL;
+    json_t *payload = NULL, *prev = NULL;
     struct provision_write *w;
-    char *state;
     int rc;
 
     *write = NULL;
@@ -1170,7 +1249,7 @@ int provision_decide(const struct provision *p, const struct provision_request *
 
     if (r.outcome == ATTEST_DENIED) {
         oc.status = "unauthorized";
-        w = write_new(req, &oc, NULL, NULL, NULL, attempt_json(req, &oc, NULL, r.trace, NULL));
+        w = write_new(req, &oc, NULL, r.trace, NULL);
         w->denied_status = 401;
         w->denied_sub = 2;
         snprintf(w->denied_message, sizeof(w->denied_message), "%s", device_message(r.trace));
@@ -1189,13 +1268,10 @@ int provision_decide(const struct provision *p, const struct provision_request *
     } else {
         allocate(p, req, &c, prev, &oc, r.trace);
     }
-    rec = record_json(req, &oc, operation_id, payload);
-    state = state_text(rec);
-    *write = write_new(req, &oc, operation_id, rec, state,
-                       attempt_json(req, &oc, operation_id, r.trace, state));
+    *write =
+        write_new(req, &oc, operation_id, r.trace, record_text(req, &oc, operation_id, payload));
 done:
     store_read_end(req->store);
-    json_decref(rec);
     json_decref(prev);
     json_decref(payload);
     store_object_release(&prev_obj);

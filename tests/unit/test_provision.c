@@ -296,17 +296,18 @@ static int put_enrollment(const char *id, const char *extra)
 /*
  * Checks what a 200 holds against the records it was made of: the reply's
  * text is its body's dump, the attempt's registrationState is the reply's
- * without the store's times and etag, and both carry the record's state
- * members. state_keys: the members of the attempt's registrationState.
+ * without the store's times and etag, and its members hold the stored
+ * record's values. state_keys: the members of the attempt's registrationState.
  */
 static int reply_matches(const struct provision_result *res, const char *id,
                          const char *const *state_keys, size_t n)
 {
-    json_t *a = newest_attempt(id), *state = NULL;
+    json_t *a = newest_attempt(id), *rec = stored_record(id), *state = NULL;
     char *body = json_dumps(res->body, JSON_COMPACT);
+    size_t i;
     int good = 0;
 
-    if (!a || !body || (res->text && strcmp(res->text, body) != 0))
+    if (!a || !rec || !body || (res->text && strcmp(res->text, body) != 0))
         goto out;
     if (!keys_are(json_object_get(a, "registrationState"), state_keys, n))
         goto out;
@@ -314,8 +315,14 @@ static int reply_matches(const struct provision_result *res, const char *id,
     json_object_del(state, "createdDateTimeUtc");
     json_object_del(state, "lastUpdatedDateTimeUtc");
     json_object_del(state, "etag");
-    good = json_equal(state, json_object_get(a, "registrationState"));
+    if (!json_equal(state, json_object_get(a, "registrationState")))
+        goto out;
+    for (i = 0; i < n; i++)
+        if (!json_equal(json_object_get(rec, state_keys[i]), json_object_get(state, state_keys[i])))
+            goto out;
+    good = 1;
 out:
+    json_decref(rec);
     json_decref(a);
     json_decref(state);
     free(body);
