@@ -64,7 +64,7 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
     struct provision_request pr = {0};
     struct provision_result res = {0};
     struct provision_write *write = NULL;
-    json_t *o, *attempt = NULL, *trace, *state;
+    json_t *o, *attempt = NULL, *trace, *state, *answer;
     const char *decision;
     int rc;
 
@@ -104,14 +104,15 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
     set_string(o, "registrationId", in->registration_id);
     set_string(o, "attestationType", in->chain ? "x509" : "symmetricKey");
     if (res.status == 200)
-        decision = json_string_value(json_object_get(res.body, "status"));
+        decision = res.operation_status[0] ? res.operation_status : NULL;
     else if (res.status == 401)
         decision = "unauthorized";
     else
         decision = res.status >= 500 ? "error" : "rejected";
     set_string(o, "decision", decision ? decision : "unknown");
     json_object_set_new(o, "httpStatus", json_integer(res.status));
-    state = json_object_get(res.body, "registrationState");
+    answer = provision_result_json(&res);
+    state = json_object_get(answer, "registrationState");
     if (res.status >= 400) {
         json_object_set_new(o, "errorCode", json_integer(res.error_code));
         set_string(o, "deviceMessage", res.message);
@@ -137,6 +138,7 @@ int explain_run(const struct provision *p, struct store *s, const struct explain
         json_object_set_new(o, "trace", json_pack("{s:s,s:[]}", "summary", res.message, "steps"));
     }
     json_decref(attempt);
+    json_decref(answer);
     provision_result_release(&res);
     *out = o;
     return DPS_OK;

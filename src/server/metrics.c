@@ -34,7 +34,7 @@ void metrics_count_registration_result(const struct provision_result *res)
     else if (res->status >= 400)
         metrics_count_registration("error");
     else
-        metrics_count_registration(json_string_value(json_object_get(res->body, "status")));
+        metrics_count_registration(res->operation_status);
 }
 
 /* Appends to buf at *used; output past the end is dropped (the page is far smaller). */

@@ -308,8 +308,12 @@ static char *response_payload(const struct provision_result *res, const char *tr
 
     if (res->status < 400 && res->text && is_ascii(res->text, res->text_len))
         return xstrdup(res->text); /* the same bytes as the escaping dump below */
-    if (res->status < 400 && res->body)
-        return json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    /* Rare: non-ASCII text (parsed again to escape it), or an answer made as a tree. */
+    if (res->status < 400 && (o = provision_result_json(res))) {
+        s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        json_decref(o);
+        return s;
+    }
     http_utc_now(when);
     o = json_pack("{s:i,s:s,s:s,s:s}", "errorCode",
                   res->error_code ? res->error_code : res->status * 1000, "trackingId", tracking_id,

@@ -148,6 +148,29 @@ void provision_result_release(struct provision_result *r)
     memset(r, 0, sizeof(*r));
 }
 
+json_t *provision_result_json(const struct provision_result *r)
+{
+    if (r->body)
+        return json_incref(r->body);
+    if (r->text)
+        return json_loadb(r->text, r->text_len, 0, NULL);
+    return NULL;
+}
+
+/* Names the answer's operation status; a name outside the four leaves it empty. */
+static void set_operation_status(struct provision_result *out, const char *status)
+{
+    static const char *const names[] = {"assigned", "failed", "disabled", "assigning"};
+    size_t i;
+
+    out->operation_status[0] = '\0';
+    for (i = 0; status && i < ARRAY_SIZE(names); i++)
+        if (strcmp(status, names[i]) == 0) {
+            memcpy(out->operation_status, names[i], strlen(names[i]) + 1);
+            return;
+        }
+}
+
 static int result_error(struct provision_result *out, int status, int sub, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -160,6 +183,7 @@ static int result_error(struct provision_result *out, int status, int sub, const
     free(out->text);
     out->text = NULL;
     out->text_len = 0;
+    out->operation_status[0] = '\0';
     out->status = status;
     out->error_code = status * 1000 + sub;
     va_start(ap, fmt);
@@ -962,8 +986,9 @@ static char *state_text(const struct provision_write *w)
 }
 
 /*
- * The registration state the reply's body holds: state_text()'s members as
- * a tree, with the times and etag of the record as stored when it was.
+ * The registration state of a reply whose text would not render
+ * (reply_text()): state_text()'s members as a tree, with the times and etag
+ * of the record as stored when it was.
  */
 static json_t *state_json(const struct provision_write *w)
 {
@@ -1126,8 +1151,11 @@ void provision_write_finish(const struct provision_write *w, int rc, struct prov
         return;
     }
     out->status = 200;
-    out->body = operation_status(w->operation_id, w->status, state_json(w));
+    set_operation_status(out, w->status);
+    /* The tree only when the text would not render: the answer is sent as text. */
     out->text = reply_text(w, &out->text_len);
+    if (!out->text)
+        out->body = operation_status(w->operation_id, w->status, state_json(w));
 }
 
 /* Fills oc from the attestation's deciding enrollment. */
@@ -1383,6 +1411,7 @@ int provision_operation(const struct provision *p, struct store *store, const ch
     }
     if (rec && jstr(rec, "operationId") && strcmp(jstr(rec, "operationId"), operation_id) == 0) {
         out->status = 200;
+        set_operation_status(out, jstr(rec, "status"));
         out->body = operation_status(operation_id, jstr(rec, "status"), device_state(rec, &obj));
         goto done;
     }
@@ -1396,6 +1425,7 @@ int provision_operation(const struct provision *p, struct store *store, const ch
         if (jstr(a, "operationId") && strcmp(jstr(a, "operationId"), operation_id) == 0 &&
             (state = json_object_get(a, "registrationState"))) {
             out->status = 200;
+            set_operation_status(out, jstr(a, "status"));
             out->body = operation_status(operation_id, jstr(a, "status"), json_incref(state));
             json_decref(a);
             goto done;

@@ -112,23 +112,40 @@ struct provision_cache *provision_cache_new(void);
 void provision_cache_free(struct provision_cache *pc);
 void provision_cache_stats(const struct provision_cache *pc, struct provision_cache_stats *out);
 
+/* Room for the longest operation status name ("assigning") and its NUL. */
+#define PROVISION_STATUS_MAX 16
+
 /* The answer. Release with provision_result_release(). */
 struct provision_result {
     /*
      * 200: a RegistrationOperationStatus (or, for a status lookup, a
-     * DeviceRegistrationResult) in body, status assigned, failed or
-     * disabled; 202: assigning, body as for 200, retry_after set;
+     * DeviceRegistrationResult) in text or body, status assigned, failed
+     * or disabled; 202: assigning, as for 200, retry_after set;
      * 400, 401, 404, 413, 500: an error, error_code and message set.
      */
     int status;
     int error_code;    /* Azure errorCode (status * 1000 + n) when status >= 400 */
     char message[256]; /* short, for the device: names no enrollment, group or CA */
     int retry_after;   /* seconds, for 202 */
-    json_t *body;      /* owned; NULL on errors */
     /*
-     * body as json_dumps(JSON_COMPACT) writes it, when the answer was
-     * composed from text rendered once (a registration's 200); owned, NULL
-     * otherwise. An HTTP reply sends it as is; other users read body.
+     * The operation's status of a 200 or 202 that answers a registration or
+     * an operation lookup: "assigned", "failed", "disabled" or "assigning";
+     * "" otherwise (errors, a status lookup, an authentication, a stored
+     * status of another name). What the answer's "status" member holds,
+     * without reading the answer.
+     */
+    char operation_status[PROVISION_STATUS_MAX];
+    /*
+     * The answer as a tree; owned. NULL on errors, and when text holds the
+     * answer (a registration's 200): read the answer with
+     * provision_result_json() rather than here.
+     */
+    json_t *body;
+    /*
+     * The answer as json_dumps(JSON_COMPACT) of the same tree would write
+     * it, when it was composed from text rendered once (a registration's
+     * 200); owned, NULL otherwise (then body holds the answer). An HTTP
+     * reply sends it as is.
      */
     char *text;
     size_t text_len;
@@ -136,6 +153,16 @@ struct provision_result {
 
 /* Releases what r holds and zeroes it; r may be NULL. */
 void provision_result_release(struct provision_result *r);
+
+/*
+ * The answer of r as a tree, for the readers that need more than status
+ * and operation_status (diagnostics, a re-encoding, tests): body, or text
+ * parsed (which costs a parse: the registration path sends text as is).
+ *
+ * Returns: a new reference (release with json_decref()), or NULL when r
+ * holds no answer (errors, an authentication's 200).
+ */
+json_t *provision_result_json(const struct provision_result *r);
 
 /*
  * Registers a device (RegisterDevice): checks the input, attests, allocates
@@ -204,7 +231,7 @@ void provision_write_free(struct provision_write *write);
 
 /*
  * The answer of provision_register_async(): res is borrowed for the call
- * (take res->body by setting it to NULL to keep it).
+ * (take res->text or res->body by setting it to NULL to keep it).
  */
 typedef void (*provision_done_fn)(void *arg, struct provision_result *res);
 

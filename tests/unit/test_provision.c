@@ -66,17 +66,19 @@ static void test_assigned_and_operation(void)
     struct provision_result res = {0}, op = {0};
     struct store_attempt_list l = {0};
     char *tok = token("dev-1", KEY), *body = NULL, *again = NULL;
-    json_t *attempt = NULL, *state = NULL;
+    json_t *answer = NULL, *attempt = NULL, *state = NULL, *op_answer = NULL;
     const char *opid;
 
     ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\",\"payload\":{\"a\":1}}", &res) ==
        DPS_OK);
     ok_int(res.status, 200);
-    ok_str(json_string_value(json_object_get(res.body, "status")), "assigned");
-    opid = json_string_value(json_object_get(res.body, "operationId"));
+    ok_str(res.operation_status, "assigned");
+    answer = provision_result_json(&res);
+    ok_str(json_string_value(json_object_get(answer, "status")), "assigned");
+    opid = json_string_value(json_object_get(answer, "operationId"));
     ok(opid != NULL);
-    /* the reply's text, composed from the state rendered once, is the body's own rendering */
-    body = json_dumps(res.body, JSON_COMPACT);
+    /* the reply's text, composed from the state rendered once, is the answer's own rendering */
+    body = json_dumps(answer, JSON_COMPACT);
     ok(body != NULL && res.text != NULL);
     ok_str(res.text, body);
     ok(res.text_len == strlen(body));
@@ -86,15 +88,17 @@ static void test_assigned_and_operation(void)
     ok(attempt != NULL);
     again = json_dumps(attempt, JSON_COMPACT);
     ok_str(again, l.items[0].json);
-    state = json_deep_copy(json_object_get(res.body, "registrationState"));
+    state = json_deep_copy(json_object_get(answer, "registrationState"));
     json_object_del(state, "createdDateTimeUtc");
     json_object_del(state, "lastUpdatedDateTimeUtc");
     json_object_del(state, "etag");
     ok(json_equal(state, json_object_get(attempt, "registrationState")));
     ok(provision_operation(prov, st, SCOPE, "dev-1", opid, &op) == DPS_OK);
     ok_int(op.status, 200);
+    ok_str(op.operation_status, "assigned");
+    op_answer = provision_result_json(&op);
     ok_str(json_string_value(
-               json_object_get(json_object_get(op.body, "registrationState"), "assignedHub")),
+               json_object_get(json_object_get(op_answer, "registrationState"), "assignedHub")),
            "hub-1.example.net");
     provision_result_release(&op);
     ok(provision_operation(prov, st, SCOPE, "dev-1", "1.nope", &op) == DPS_OK);
@@ -104,11 +108,80 @@ end:
     provision_result_release(&res);
     provision_result_release(&op);
     store_attempt_list_release(&l);
+    json_decref(answer);
+    json_decref(op_answer);
     json_decref(attempt);
     json_decref(state);
     free(body);
     free(again);
     free(tok);
+}
+
+/*
+ * A registration's 200 is held as text only: no tree, the operation status
+ * named apart, and provision_result_json() the text parsed; the other
+ * answers keep their tree or hold none.
+ */
+static void test_result_accessors(void)
+{
+    struct provision_result res = {0};
+    char *tok = token("dev-1", KEY), *bad = token("dev-1", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo=");
+    struct provision_request req = {
+        .id_scope = SCOPE,
+        .registration_id = "dev-1",
+        .sas_token = tok,
+        .sas_len = tok ? strlen(tok) : 0,
+        .body = "",
+        .tracking_id = "00000000-0000-4000-8000-000000000006",
+        .store = st,
+    };
+    json_t *a = NULL, *b = NULL, *parsed = NULL;
+
+    ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\"}", &res) == DPS_OK);
+    ok_int(res.status, 200);
+    ok(res.body == NULL);
+    ok(res.text != NULL && res.text_len == strlen(res.text));
+    ok_str(res.operation_status, "assigned");
+    a = provision_result_json(&res);
+    b = provision_result_json(&res);
+    parsed = json_loads(res.text, 0, NULL);
+    ok(a != NULL && parsed != NULL && a != b);
+    ok(json_equal(a, parsed) && json_equal(b, parsed));
+    ok_str(json_string_value(json_object_get(a, "status")), res.operation_status);
+    json_decref(a);
+    json_decref(b);
+    json_decref(parsed);
+    a = b = parsed = NULL;
+    provision_result_release(&res);
+    ok(res.text == NULL && res.operation_status[0] == '\0');
+
+    /* refused: an error holds no answer */
+    ok(do_register("dev-1", bad, "", &res) == DPS_OK && res.status == 401);
+    ok_str(res.operation_status, "");
+    ok(provision_result_json(&res) == NULL);
+    provision_result_release(&res);
+
+    /* a status lookup answers with its tree, and names no operation status */
+    ok(provision_status_lookup(prov, &req, &res) == DPS_OK && res.status == 200);
+    ok_str(res.operation_status, "");
+    a = provision_result_json(&res);
+    ok(a != NULL && a == res.body);
+    ok_str(json_string_value(json_object_get(a, "registrationId")), "dev-1");
+    json_decref(a);
+    a = NULL;
+    provision_result_release(&res);
+
+    /* an authentication's 200 holds no answer */
+    ok(provision_authenticate(prov, &req, &res) == DPS_OK && res.status == 200);
+    ok(provision_result_json(&res) == NULL);
+    ok_str(res.operation_status, "");
+end:
+    provision_result_release(&res);
+    json_decref(a);
+    json_decref(b);
+    json_decref(parsed);
+    free(tok);
+    free(bad);
 }
 
 static void test_denied_is_recorded(void)
@@ -303,7 +376,8 @@ static int reply_matches(const struct provision_result *res, const char *id,
                          const char *const *state_keys, size_t n)
 {
     json_t *a = newest_attempt(id), *rec = stored_record(id), *state = NULL;
-    char *body = json_dumps(res->body, JSON_COMPACT);
+    json_t *answer = provision_result_json(res);
+    char *body = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
     size_t i;
     int good = 0;
 
@@ -311,7 +385,7 @@ static int reply_matches(const struct provision_result *res, const char *id,
         goto out;
     if (!keys_are(json_object_get(a, "registrationState"), state_keys, n))
         goto out;
-    state = json_deep_copy(json_object_get(res->body, "registrationState"));
+    state = json_deep_copy(json_object_get(answer, "registrationState"));
     json_object_del(state, "createdDateTimeUtc");
     json_object_del(state, "lastUpdatedDateTimeUtc");
     json_object_del(state, "etag");
@@ -322,6 +396,7 @@ static int reply_matches(const struct provision_result *res, const char *id,
             goto out;
     good = 1;
 out:
+    json_decref(answer);
     json_decref(rec);
     json_decref(a);
     json_decref(state);
@@ -353,7 +428,7 @@ static void test_record_assigned(void)
         .tracking_id = "00000000-0000-4000-8000-000000000004",
         .store = st,
     };
-    json_t *rec = NULL, *twin = NULL;
+    json_t *rec = NULL, *twin = NULL, *answer = NULL;
 
     req.body_len = strlen(req.body);
     ok(put_enrollment("dev-tw",
@@ -366,8 +441,9 @@ static void test_record_assigned(void)
     ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
     ok_str(json_string_value(json_object_get(rec, "status")), "assigned");
     ok_str(json_string_value(json_object_get(rec, "trackingId")), req.tracking_id);
+    answer = provision_result_json(&res);
     ok_str(json_string_value(json_object_get(rec, "operationId")),
-           json_string_value(json_object_get(res.body, "operationId")));
+           json_string_value(json_object_get(answer, "operationId")));
     ok(json_is_true(json_object_get(json_object_get(rec, "capabilities"), "iotEdge")));
     ok(json_is_false(json_object_get(rec, "hubChanged")));
     twin = json_loads("{\"tags\":{\"k\":\"\\u00fc\\\"\"},\"properties\":{\"desired\":{\"x\":2}}}",
@@ -378,18 +454,28 @@ static void test_record_assigned(void)
            "\xc3\xa9\t");
     provision_result_release(&res);
     json_decref(rec);
+    json_decref(answer);
+    answer = NULL;
 
-    /* a tracking id that is not UTF-8: it and the operation id made of it are left out */
+    /*
+     * a tracking id that is not UTF-8: it and the operation id made of it
+     * are left out, and the answer, whose text would not render, is a tree
+     */
     req.tracking_id = "\xff\xfe-not-utf-8";
     req.body = "";
     req.body_len = 0;
     ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
-    ok(json_object_get(res.body, "operationId") == NULL);
+    ok(res.text == NULL && res.body != NULL);
+    ok_str(res.operation_status, "assigned");
+    answer = provision_result_json(&res);
+    ok(answer == res.body);
+    ok(json_object_get(answer, "operationId") == NULL);
     ok(reply_matches(&res, "dev-tw", state_keys, ARRAY_SIZE(state_keys)));
     rec = stored_record("dev-tw");
     ok(keys_are(rec, no_ids, ARRAY_SIZE(no_ids)));
 end:
     provision_result_release(&res);
+    json_decref(answer);
     json_decref(rec);
     json_decref(twin);
     free(tok);
@@ -413,8 +499,8 @@ static void test_record_disabled(void)
     ok(put_enrollment("dev-off", ",\"provisioningStatus\":\"disabled\"") == DPS_OK);
     ok(do_register("dev-off", tok, "{\"registrationId\":\"dev-off\"}", &res) == DPS_OK &&
        res.status == 200);
-    ok_str(json_string_value(json_object_get(res.body, "status")), "disabled");
-    ok(res.text != NULL);
+    ok_str(res.operation_status, "disabled");
+    ok(res.text != NULL && res.body == NULL);
     ok(reply_matches(&res, "dev-off", state_keys, ARRAY_SIZE(state_keys)));
     rec = stored_record("dev-off");
     ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
@@ -442,8 +528,8 @@ static void test_record_failed(void)
                                 "{\"webhookUrl\":\"https://f.example/x\",\"apiVersion\":"
                                 "\"2021-10-01\"}") == DPS_OK);
     ok(do_register("dev-cu", tok, "", &res) == DPS_OK && res.status == 200);
-    ok_str(json_string_value(json_object_get(res.body, "status")), "failed");
-    ok(res.text != NULL);
+    ok_str(res.operation_status, "failed");
+    ok(res.text != NULL && res.body == NULL);
     ok(reply_matches(&res, "dev-cu", state_keys, ARRAY_SIZE(state_keys)));
     rec = stored_record("dev-cu");
     ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
@@ -509,8 +595,8 @@ static void test_record_x509(void)
     ok(chain && sk_X509_push(chain, dev) && sk_X509_push(chain, root));
     req.chain = chain;
     ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
-    ok_str(json_string_value(json_object_get(res.body, "status")), "assigned");
-    ok(res.text != NULL);
+    ok_str(res.operation_status, "assigned");
+    ok(res.text != NULL && res.body == NULL);
     ok(reply_matches(&res, "dev-x", state_keys, ARRAY_SIZE(state_keys)));
     rec = stored_record("dev-x");
     ok(keys_are(rec, rec_keys, ARRAY_SIZE(rec_keys)));
@@ -548,20 +634,23 @@ static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, 
         .tracking_id = "00000000-0000-4000-8000-000000000002",
         .store = st,
     };
+    json_t *answer = NULL;
     const json_t *state;
     int rc = -1;
 
     if (provision_new(SCOPE, hubs, n, NULL, 0, &p, NULL) != DPS_OK ||
         provision_register(p, &req, &res) != DPS_OK || res.status != 200)
         goto out;
-    state = json_object_get(res.body, "registrationState");
-    snprintf(status, slen, "%s", json_string_value(json_object_get(res.body, "status")));
+    answer = provision_result_json(&res);
+    state = json_object_get(answer, "registrationState");
+    snprintf(status, slen, "%s", res.operation_status);
     snprintf(hub, hlen, "%s",
              json_string_value(json_object_get(state, "assignedHub"))
                  ? json_string_value(json_object_get(state, "assignedHub"))
                  : "");
     rc = 0;
 out:
+    json_decref(answer);
     provision_result_release(&res);
     provision_free(p);
     free(tok);
@@ -602,6 +691,7 @@ int main(void)
     subtest("assigned and operation", test_assigned_and_operation);
     subtest("denied is recorded", test_denied_is_recorded);
     subtest("bad input writes nothing", test_bad_input_writes_nothing);
+    subtest("a registration's answer is text", test_result_accessors);
     subtest("attempt text", test_attempt_text);
     subtest("record text: assigned", test_record_assigned);
     subtest("record text: disabled", test_record_disabled);
