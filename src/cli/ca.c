@@ -79,13 +79,8 @@ static int answer(const struct cli_args *a, char *text)
 /* The PEM text of x into *out (caller frees); DPS_OK or DPS_ERR_NOMEM. */
 static int cert_pem(X509 *x, char **out, struct dps_error *err)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data, *pem = NULL;
-    long n;
+    char *pem = pki_cert_pem(x);
 
-    if (b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
-        pem = strndup(data, (size_t)n);
-    BIO_free(b);
     if (!pem)
         return dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
     *out = pem;

@@ -22,6 +22,7 @@
 #include "client/service_call.h"
 #include "core/b64.h"
 #include "core/connstr.h"
+#include "core/pki.h"
 #include "core/sas.h"
 
 /* Lifetime of the token sent with each request, as the Azure SDKs use. */
@@ -642,10 +643,8 @@ static int read_cert_pem(const char *path, enum dps_x509_role role, char **out,
                          struct dps_error *err)
 {
     struct stat st;
-    BIO *in = NULL, *mem = NULL;
+    BIO *in = NULL;
     X509 *x = NULL;
-    char *data;
-    long len;
     int rc;
 
     if (stat(path, &st) != 0)
@@ -670,18 +669,11 @@ static int read_cert_pem(const char *path, enum dps_x509_role role, char **out,
                            path);
         goto out;
     }
-    mem = BIO_new(BIO_s_mem());
-    if (!mem || !PEM_write_bio_X509(mem, x)) {
-        rc = dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    len = BIO_get_mem_data(mem, &data);
-    *out = strndup(data, (size_t)len);
+    *out = pki_cert_pem(x);
     rc = *out ? DPS_OK : dps_error_set(err, DPS_ERR_NOMEM, "out of memory");
 out:
     X509_free(x);
     BIO_free(in);
-    BIO_free(mem);
     return rc;
 }
 

@@ -579,6 +579,18 @@ out:
     return rc;
 }
 
+char *pki_cert_pem(X509 *x)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data, *pem = NULL;
+    long n;
+
+    if (bio && PEM_write_bio_X509(bio, x) == 1 && (n = BIO_get_mem_data(bio, &data)) > 0)
+        pem = strndup(data, (size_t)n);
+    BIO_free(bio);
+    return pem;
+}
+
 int pki_file_read(const char *path, size_t max, char **out, size_t *out_len, struct dps_error *err)
 {
     struct stat st;

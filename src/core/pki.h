@@ -149,6 +149,14 @@ int pki_key_write(const char *path, EVP_PKEY *key, const char *passphrase, int f
                   struct dps_error *err);
 
 /*
+ * The PEM text of one certificate, NUL-terminated, in a new buffer the
+ * caller frees; x is borrowed.
+ *
+ * Returns: the text, or NULL when out of memory or x cannot be encoded.
+ */
+char *pki_cert_pem(X509 *x);
+
+/*
  * Writes n certificates (n >= 1) as consecutive PEM blocks, in the given
  * order, mode 0644, with the same temporary-file-and-rename and PKI_FORCE
  * rules as pki_key_write(). certs are borrowed.

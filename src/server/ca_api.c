@@ -16,6 +16,7 @@
 
 #include "core/hex.h"
 #include "core/model.h"
+#include "core/pki.h"
 #include "core/timeutil.h"
 #include "core/x509_info.h"
 #include "server/api_call.h"
@@ -128,24 +129,6 @@ static void make_code(char out[2 * CA_API_CODE_BYTES + 1])
     if (RAND_bytes(r, sizeof(r)) != 1)
         abort(); /* no randomness: a guessable code would defeat the proof */
     *hex_encode_upper(r, sizeof(r), out) = '\0';
-}
-
-/* The certificate as PEM text; the caller frees it. */
-static char *cert_pem(X509 *x)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data, *out = NULL;
-    long n;
-
-    if (!b)
-        abort();
-    if (PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0) {
-        out = xmalloc((size_t)n + 1);
-        memcpy(out, data, (size_t)n);
-        out[n] = '\0';
-    }
-    BIO_free(b);
-    return out;
 }
 
 /* ---- the stored object ---- */
@@ -467,7 +450,7 @@ static int upload_doc(struct ca_call *k, json_t **out, struct dps_error *err)
         }
         expires = (int64_t)timegm(&tm);
     }
-    if (!(pem = cert_pem(x))) {
+    if (!(pem = pki_cert_pem(x))) {
         rc = dps_error_set(err, DPS_ERR_INTERNAL, "cannot encode the certificate as PEM");
         goto out;
     }

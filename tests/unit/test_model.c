@@ -20,25 +20,6 @@
 
 static char *root_pem, *root_pem_b64, *root_der_b64, *leaf_pem;
 
-/* PEM text of cert, malloc'd. */
-static char *to_pem(X509 *cert)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data, *s = NULL;
-    long n;
-
-    if (bio && PEM_write_bio_X509(bio, cert) == 1) {
-        n = BIO_get_mem_data(bio, &data);
-        s = malloc((size_t)n + 1);
-        if (s) {
-            memcpy(s, data, (size_t)n);
-            s[n] = '\0';
-        }
-    }
-    BIO_free(bio);
-    return s;
-}
-
 static int make_certs(void)
 {
     struct pki_cert_spec root = {
@@ -56,8 +37,8 @@ static int make_certs(void)
         fprintf(stderr, "  make_certs: %s\n", err.msg);
         goto out;
     }
-    root_pem = to_pem(rc);
-    leaf_pem = to_pem(lc);
+    root_pem = pki_cert_pem(rc);
+    leaf_pem = pki_cert_pem(lc);
     n = i2d_X509(rc, &der);
     if (!root_pem || !leaf_pem || n <= 0 ||
         b64_encode((unsigned char *)root_pem, strlen(root_pem), &root_pem_b64) != DPS_OK ||

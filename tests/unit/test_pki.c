@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "../t.h"
@@ -359,6 +360,31 @@ end:
     chain_free(&c);
 }
 
+/* One certificate as PEM text: one block that reads back as the same certificate. */
+static void test_cert_pem(void)
+{
+    struct chain c = {0};
+    char *pem = NULL;
+    BIO *b = NULL;
+    X509 *back = NULL;
+
+    ok(chain_make(&c, PKI_KEY_P256, PKI_CERT_DEVICE) == 0);
+    pem = pki_cert_pem(c.leaf);
+    ok(pem != NULL);
+    ok(strncmp(pem, "-----BEGIN CERTIFICATE-----\n", 28) == 0);
+    ok(strstr(pem, "-----END CERTIFICATE-----\n") == pem + strlen(pem) - 26);
+    ok(strstr(pem + 1, "-----BEGIN") == NULL);
+    b = BIO_new_mem_buf(pem, -1);
+    ok(b && (back = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL);
+    ok(X509_cmp(back, c.leaf) == 0);
+    ok(X509_cmp(back, c.inter) != 0);
+end:
+    X509_free(back);
+    BIO_free(b);
+    free(pem);
+    chain_free(&c);
+}
+
 int main(void)
 {
     test_tmpdir(tmpdir, sizeof(tmpdir), "pki");
@@ -370,5 +396,6 @@ int main(void)
     subtest("issue errors", test_issue_errors);
     subtest("key files", test_key_files);
     subtest("certificate files", test_cert_files);
+    subtest("certificate as PEM text", test_cert_pem);
     return t_done();
 }

@@ -541,19 +541,6 @@ end:
     free(tok);
 }
 
-/* The PEM text of x; caller frees. */
-static char *pem_of(X509 *x)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data, *s = NULL;
-    long n;
-
-    if (b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &data)) > 0)
-        s = strndup(data, (size_t)n);
-    BIO_free(b);
-    return s;
-}
-
 /* An X.509 group: the group's object under the attestation type, and its id. */
 static void test_record_x509(void)
 {
@@ -586,7 +573,7 @@ static void test_record_x509(void)
     ok(pki_key_generate(PKI_KEY_P256, &dev_key, NULL) == DPS_OK);
     ok(pki_cert_issue(&root_spec, root_key, NULL, NULL, &root, NULL) == DPS_OK);
     ok(pki_cert_issue(&dev_spec, dev_key, root, root_key, &dev, NULL) == DPS_OK);
-    ok((pem = pem_of(root)) != NULL);
+    ok((pem = pki_cert_pem(root)) != NULL);
     g = json_pack("{s:s,s:{s:s,s:{s:{s:{s:s}}}}}", "enrollmentGroupId", "grp-x", "attestation",
                   "type", "x509", "x509", "signingCertificates", "primary", "certificate", pem);
     ok((group = json_dumps(g, JSON_COMPACT)) != NULL);

@@ -35,21 +35,6 @@ static X509 *make_cert(const char *subject, enum pki_cert_kind kind)
     return cert;
 }
 
-/* PEM text of cert in a new buffer. */
-static char *pem_of(X509 *cert)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data, *copy = NULL;
-    long n;
-
-    if (bio && PEM_write_bio_X509(bio, cert)) {
-        n = BIO_get_mem_data(bio, &data);
-        copy = strndup(data, (size_t)n);
-    }
-    BIO_free(bio);
-    return copy;
-}
-
 /* Base64 of len bytes, no newlines, in a new buffer. */
 static char *b64_of(const unsigned char *in, size_t len)
 {
@@ -97,7 +82,7 @@ static void test_fields_against_openssl(void)
     FILE *f = NULL;
 
     ok(cert != NULL);
-    pem = pem_of(cert);
+    pem = pki_cert_pem(cert);
     ok(pem != NULL);
     ok_int(x509_info_parse(pem, strlen(pem), &info, NULL, &err), DPS_OK);
     ok_str(info.subject_name, "O=Example, CN=device-1");
@@ -144,7 +129,7 @@ static void test_three_encodings(void)
     int dlen;
 
     ok(cert != NULL);
-    pem = pem_of(cert);
+    pem = pki_cert_pem(cert);
     dlen = i2d_X509(cert, &der);
     ok(pem && dlen > 0);
     b64pem = b64_of((unsigned char *)pem, strlen(pem));
