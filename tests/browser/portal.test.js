@@ -561,6 +561,8 @@ test('keyboard alone: sign in, the overview, find a group by id, page the list, 
   await page.locator('a', { hasText: 'kept-group' }).waitFor();
   await page.selectOption('#page-size', '10');
   await page.locator('text=Page 1').waitFor();
+  // "Page 1" was already on screen from the larger page: wait for the list to be redrawn.
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 10);
   assert.equal(await page.locator('tbody tr').count(), 10);
   await page.locator('#page-next:not([disabled])').waitFor();
   await page.focus('#page-size');
