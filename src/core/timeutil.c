@@ -149,7 +149,7 @@ int timeutil_parse(const char *s, size_t len, struct timespec *out)
 {
     struct tm tm;
     size_t pos = 0;
-    int year, mon, day, hour, min, sec, oh = 0, om = 0;
+    int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0, oh = 0, om = 0;
     long nsec = 0;
     int64_t offset = 0;
     time_t t;
