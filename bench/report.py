@@ -157,7 +157,7 @@ def main():
         if len(v) >= 2 and min(v) > 0:
             widest = max(widest, max(v) / min(v))
             spread.append("the %s baseline ran at %s/s (%.2f× apart)" % (
-                name, " and ".join("%.0f" % x for x in v), max(v) / min(v)))
+                name, ", ".join("%.0f" % x for x in v), max(v) / min(v)))
     if spread:
         L.append("")
         # Runs of one baseline more than 10 % apart say the machine was busy.
@@ -180,8 +180,9 @@ def main():
              "keys), SUBSCRIBE `$dps/registrations/res/#`, the register PUBLISH at QoS 1, its "
              "PUBACK and the response PUBLISH `res/200` (a `202` is polled after its "
              "retry-after), then DISCONNECT; its latency ends at the response. The runs go "
-             "baselines and dpsd alternately, the second round in mirrored order; each ratio "
-             "below divides the mean of a mode's two runs by the mean of its baseline's two.")
+             "baselines and dpsd alternately in %s rounds, every second round in mirrored "
+             "order; each ratio below divides the mean of a mode's runs by the mean of its "
+             "baseline's (#n in a row's name is its round)." % meta.get("rounds", "2"))
     if any(is_floor(r) for r in runs):
         L.append("")
         L.append("The protocol floor rows are `tlsserver --answer https|mqtt`: the same handshake, "
@@ -198,6 +199,42 @@ def main():
         if "row" in r:
             L.append(r["row"])
     L.append("")
+
+    def round_of(r):
+        m = re.search(r"#(\d+)\s*$", label(r))
+        return int(m.group(1)) if m else None
+
+    def round_ratios(mode, base_mode):
+        """Each round's dpsd rate over the same round's baseline rate, in round order."""
+        out = []
+        for n in sorted({round_of(r) for r in runs if round_of(r) is not None}):
+            v = [num(r, "rate") for r in runs if r.get("mode") == mode and not is_floor(r)
+                 and num(r, "target_rate", 0) == 0 and round_of(r) == n]
+            b = [num(r, "rate") for r in runs if r.get("mode") == base_mode
+                 and round_of(r) == n]
+            if v and b and b[0] > 0:
+                out.append(v[0] / b[0])
+        return out
+
+    per_round = [(what, round_ratios(mode, base)) for what, mode, base in (
+        ("HTTPS X.509 / mTLS handshake", "x509", "handshake"),
+        ("HTTPS symmetric key / server-auth handshake", "symkey", "handshake-server-auth"),
+        ("MQTT X.509 / mTLS handshake", "mqtt-x509", "handshake"),
+        ("MQTT symmetric key / server-auth handshake", "mqtt-symkey", "handshake-server-auth"))]
+    if any(len(v) > 1 for _, v in per_round):
+        L.append("Each round on its own (the round's run over the same round's baseline run), "
+                 "to show the spread that the means below average out:")
+        L.append("")
+        n = max(len(v) for _, v in per_round)
+        L.append("| ratio | " + " | ".join("round %d" % (i + 1) for i in range(n)) +
+                 " | lowest | highest |")
+        L.append("| --- |" + " ---: |" * (n + 2))
+        for what, v in per_round:
+            cells = ["%.3f" % x for x in v] + [""] * (n - len(v))
+            L.append("| %s | %s | %s | %s |" % (what, " | ".join(cells),
+                                                 "%.3f" % min(v) if v else "n/a",
+                                                 "%.3f" % max(v) if v else "n/a"))
+        L.append("")
     L.append("## Service API (keep-alive connections)")
     L.append("")
     L.append("| operation | clients | per second | p50 (ms) | p95 (ms) | p99 (ms) | errors | |")
@@ -318,7 +355,7 @@ def main():
         L.append("How much of the gap between dpsd and the handshake is the protocol itself "
                  "and how much dpsd's own work (attestation, store, JSON): floor / handshake "
                  "is what the protocol's round trips leave of the handshake rate, dpsd / floor "
-                 "the share of the floor that dpsd reaches. Means of the two runs of each.")
+                 "the share of the floor that dpsd reaches. Means of the runs of each.")
         L.append("")
         L.append("| registration | floor / handshake baseline | dpsd / handshake baseline "
                  "| dpsd / floor | errors in floor runs |")

@@ -9,7 +9,8 @@
 #
 # Environment:
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
-#   DPS_BENCH_SECONDS    seconds per measured run (default 10)
+#   DPS_BENCH_SECONDS    seconds per measured run (default 8)
+#   DPS_BENCH_ROUNDS     rounds of the alternated registration and baseline runs (default 4)
 #   DPS_BENCH_CLIENTS    concurrent clients (default 32)
 #   DPS_BENCH_SCALE      "full" for the 10,000,000 registration records of the target (about
 #                        10 GB of disk), "small" for 1,000,000; by default full when the disk
@@ -20,7 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${DPS_BUILD_DIR:-build}
-SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-10}
+SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-8}
+ROUNDS=${DPS_BENCH_ROUNDS:-4}
 CLIENTS=${DPS_BENCH_CLIENTS:-32}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
@@ -108,7 +110,7 @@ bench() { # dpsbench arguments...
     "$BUILD/bench/dpsbench" "$@" 2>>"$WORK/dpsbench.err" | tee -a "$RAW" | grep '^dpsbench:' >&2
 }
 
-echo "meta: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$SECONDS_PER_RUN clients=$CLIENTS" \
+echo "meta: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$SECONDS_PER_RUN rounds=$ROUNDS clients=$CLIENTS" \
     "workers=$WORKERS build=$BUILD commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
     "load_before=$(cut -d' ' -f1 /proc/loadavg)" >"$RAW"
 
@@ -176,17 +178,18 @@ run_mode() { # mode rep
             --label "MQTT protocol floor (fixed answer), symmetric key #$2" ;;
     esac
 }
-# Baselines and dpsd alternate, twice, the second time in mirrored order
-# (A B C, then C B A), so that a neighbour's load, or a drift over the
-# minutes, hits each baseline and the dpsd runs compared with it alike. Each
-# floor runs beside the dpsd mode it is compared with, in both rounds.
-for m in handshake x509 mqtt-x509 handshake-server-auth floor-https symkey mqtt-symkey \
-    floor-mqtt; do
-    run_mode "$m" 1
-done
-for m in mqtt-x509 x509 handshake floor-mqtt mqtt-symkey symkey floor-https \
-    handshake-server-auth; do
-    run_mode "$m" 2
+# Baselines and dpsd alternate, round after round, every second round in
+# mirrored order (A B C, then C B A), so that a neighbour's load, or a drift
+# over the minutes, hits each baseline and the dpsd runs compared with it
+# alike; more rounds narrow the ratios' spread. Each floor runs beside the
+# dpsd mode it is compared with, in every round.
+ORDER=(handshake x509 mqtt-x509 handshake-server-auth floor-https symkey mqtt-symkey floor-mqtt)
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2)); then
+        for ((i = 0; i < ${#ORDER[@]}; i++)); do run_mode "${ORDER[i]}" "$round"; done
+    else
+        for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do run_mode "${ORDER[i]}" "$round"; done
+    fi
 done
 
 # p99 at half the best X.509 rate, paced.
