@@ -300,7 +300,7 @@ def main():
         if r is None:
             L.append("| %s ≥ 0.8 × %s | not available | |" % (what, base))
         else:
-            L.append("| %s ≥ 0.8 × %s, zero errors | %.1f / %.1f = %.2f, %d errors | %s |" % (
+            L.append("| %s ≥ 0.8 × %s, zero errors | %.1f / %.1f = %.3f, %d errors | %s |" % (
                 what, base, mean(measured), mean(baseline), r, errs, pf(r >= 0.8 and errs == 0)))
     if half:
         h = half[-1]
