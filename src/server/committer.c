@@ -64,38 +64,86 @@ static void fail_all(struct job *list, const struct dps_error *err)
     }
 }
 
-/* Runs one job in its own unit of the open batch; returns -1 when the batch is broken. */
-static int run_job(struct committer *c, struct job *j)
+/* Runs j's writes (again, when a first pass was rolled back) and fills its outcome. */
+static void call_job(struct committer *c, struct job *j)
 {
-    struct dps_error uerr = {0};
-
-    if (store_batch_unit_begin(c->store, &j->err) != DPS_OK) {
-        j->rc = DPS_ERR_STORE;
-        return -1;
-    }
+    memset(&j->err, 0, sizeof(j->err));
     j->rc = j->run(c->store, j->arg, &j->err);
     if (j->rc != DPS_OK && !j->err.msg[0])
         dps_error_set(&j->err, j->rc, "write failed: %s", dps_strerror(j->rc));
-    if (store_batch_unit_end(c->store, j->rc == DPS_OK, &uerr) != DPS_OK) {
-        j->rc = DPS_ERR_STORE;
-        j->err = uerr;
+}
+
+/* Runs one job in its own unit of the open batch; returns -1 (err set) when the batch is broken. */
+static int run_job_in_unit(struct committer *c, struct job *j, struct dps_error *err)
+{
+    if (store_batch_unit_begin(c->store, err) != DPS_OK)
         return -1;
+    call_job(c, j);
+    if (store_batch_unit_end(c->store, j->rc == DPS_OK, err) != DPS_OK)
+        return -1;
+    return 0;
+}
+
+/*
+ * Runs the jobs in the open batch without units, the common case: a job
+ * that fails having written nothing (a stale If-Match, a conflict, invalid
+ * input) has nothing to undo, and a single write that fails is undone by
+ * the store itself. changes is the batch's change count before the first
+ * job (store_batch_changes()). Returns 0 when every job ran to its
+ * outcome; 1 when one failed after writing: the batch must be rolled back
+ * and run again with units; -1 (err set) when the batch is broken.
+ */
+static int run_jobs_bare(struct committer *c, struct job *list, int64_t changes,
+                         struct dps_error *err)
+{
+    for (struct job *j = list; j; j = j->next) {
+        int64_t after;
+
+        call_job(c, j);
+        /* as a unit's end would, notice a batch the store rolled back at once */
+        if (store_batch_changes(c->store, &after, err) != DPS_OK)
+            return -1;
+        if (j->rc != DPS_OK && after != changes)
+            return 1;
+        changes = after;
     }
     return 0;
 }
 
-/* Runs a batch of jobs (a list) and commits; fills every job's outcome. */
+/*
+ * Runs a batch of jobs (a list) and commits; fills every job's outcome.
+ * Each job succeeds or fails on its own, exactly as if each ran in its own
+ * unit, which it does when the quicker pass without units cannot tell.
+ */
 static void run_batch(struct committer *c, struct job *list, size_t n)
 {
     struct dps_error err = {0};
-    bool ok = false;
+    bool ok = false, rerun = false;
+    int64_t changes;
     int rc;
 
     if ((rc = store_batch_begin(c->store, &err)) != DPS_OK)
         goto out;
-    for (struct job *j = list; j; j = j->next) {
-        if (run_job(c, j) != 0) {
-            err = j->err;
+    if ((rc = store_batch_changes(c->store, &changes, &err)) != DPS_OK) {
+        store_batch_rollback(c->store);
+        goto out;
+    }
+    if (changes >= 0) {
+        rc = run_jobs_bare(c, list, changes, &err);
+        if (rc < 0) {
+            store_batch_rollback(c->store);
+            goto out;
+        }
+        if (rc > 0) {
+            /* the slow, safe path: nothing of the first pass stays */
+            rerun = true;
+            store_batch_rollback(c->store);
+            if ((rc = store_batch_begin(c->store, &err)) != DPS_OK)
+                goto out;
+        }
+    }
+    for (struct job *j = list; j && (changes < 0 || rerun); j = j->next) {
+        if (run_job_in_unit(c, j, &err) != 0) {
             store_batch_rollback(c->store);
             goto out;
         }
@@ -114,6 +162,8 @@ out:
         fail_all(list, &err);
     }
     pthread_mutex_lock(&c->lock);
+    if (rerun)
+        c->stats.reruns++;
     if (ok) {
         c->stats.commits++;
         if (n > c->stats.max_batch)

@@ -2,12 +2,11 @@
 /*
  * The group commit: one writer thread per process with its own store
  * connection. Workers submit write jobs; the thread takes everything queued
- * (up to a batch), runs the jobs in one store batch, each job in its own
- * unit (a failing job undoes only itself), commits once (one transaction,
- * one fsync) and then hands every job's outcome back to the thread that
- * submitted it. So the fsync rate does not cap the write rate, and no
- * worker's event loop waits on a disk. Not for reads: those stay on the
- * workers' own connections. See docs/internals/performance.md.
+ * (up to a batch), runs the jobs in one store batch (a failing job undoes
+ * only itself), commits once (one transaction, one fsync) and then hands
+ * every job's outcome back to the thread that submitted it. So the fsync rate does not cap the
+ * write rate, and no worker's event loop waits on a disk. Not for reads: those stay on the workers'
+ * own connections. See docs/internals/performance.md.
  */
 #ifndef DPS_SERVER_COMMITTER_H
 #define DPS_SERVER_COMMITTER_H
@@ -28,9 +27,17 @@ struct committer;
 
 /*
  * A job's writes, run on the committer's thread against its store
- * connection, inside the open batch and the job's unit. Return DPS_OK to
- * keep the writes, any other code (with err filled) to undo them; the code
- * and err reach the job's done function.
+ * connection, inside the open batch. Return DPS_OK to keep the writes, any
+ * other code (with err filled) to undo them; the code and err reach the
+ * job's done function.
+ *
+ * The batch's jobs first run one after another without units. When a job
+ * fails after it wrote something (the store's change count moved), the
+ * batch is rolled back and every job of it runs again from the start, this
+ * time each in its own unit (store_batch_unit_begin()). So a job may run
+ * twice: each run must start afresh (replace, not add to, what an earlier
+ * run left in arg) and do nothing but store calls that the rollback
+ * undoes. The second run's outcome is the one reported.
  * Must not call store_batch_*(); must not touch the submitter's state
  * except through arg, which the submitter leaves alone until done runs.
  */
@@ -76,6 +83,7 @@ struct committer_stats {
     uint64_t refused;        /* submits refused because the queue was full */
     uint64_t queued;         /* jobs waiting now */
     uint64_t max_batch;      /* the largest batch committed */
+    uint64_t reruns;         /* batches run again with units after a job failed having written */
 };
 
 /* enum committer_flags: how committer_submit() treats a full queue. */

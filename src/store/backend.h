@@ -57,6 +57,11 @@ struct store_ops {
     int (*batch_commit)(struct store *s, struct dps_error *err);
     void (*batch_rollback)(struct store *s);
     /*
+     * Optional (NULL: the backend cannot count, and store_batch_changes()
+     * answers -1); called only inside a batch.
+     */
+    int (*batch_changes)(struct store *s, int64_t *out, struct dps_error *err);
+    /*
      * Reads: optional (NULL: each read stands alone); the front tracks
      * in_read and never nests them or mixes them with a batch.
      */

@@ -19,6 +19,12 @@
 /* How long a writer waits for another connection's transaction to end. */
 #define BUSY_TIMEOUT_MS 10000
 
+/* sqlite3_total_changes64() came with 3.37; Debian 12 has 3.40. */
+#define SQLITE_MIN_VERSION 3037000
+#if SQLITE_VERSION_NUMBER < SQLITE_MIN_VERSION
+#error "dpsd needs SQLite 3.37 or newer"
+#endif
+
 /* --- schema --------------------------------------------------------------------------------- */
 
 /*
@@ -79,6 +85,7 @@ enum object_op {
     OP_META,
     OP_PUT,
     OP_UPDATE,
+    OP_UPDATE_SAME_KEYS,
     OP_DELETE,
     OP_LIST,
     OP_LIST_GROUP,
@@ -95,9 +102,6 @@ enum misc_stmt {
     ST_READ_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
-    ST_SAVEPOINT,
-    ST_RELEASE,
-    ST_ROLLBACK_TO,
     ST_UNIT_BEGIN,
     ST_UNIT_RELEASE,
     ST_UNIT_ROLLBACK_TO,
@@ -122,9 +126,6 @@ static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_READ_BEGIN] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_SAVEPOINT] = "SAVEPOINT op",
-    [ST_RELEASE] = "RELEASE op",
-    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
     [ST_UNIT_BEGIN] = "SAVEPOINT unit",
     [ST_UNIT_RELEASE] = "RELEASE unit",
     [ST_UNIT_ROLLBACK_TO] = "ROLLBACK TO unit",
@@ -181,12 +182,24 @@ static int db_fail(struct sqlite_store *q, const char *doing, struct dps_error *
                          sqlite3_errmsg(q->db));
 }
 
+/*
+ * The columns of each kind that an index of the schema above holds besides
+ * the id (enum schema_column bits). Keep in step with the migrations.
+ */
+static const unsigned indexed_columns[STORE_KIND_COUNT] = {
+    [STORE_ENROLLMENT] = COL_ATTESTATION,
+    [STORE_GROUP] = COL_ATTESTATION,
+    [STORE_REGISTRATION] = COL_GROUP_ID,
+    [STORE_CA_CERT] = 0,
+};
+
 /* Writes the SQL of an object statement into buf. */
 static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_t size)
 {
     const char *t = schema_kinds[kind].table;
-    char cols[256], names[160] = "", params[64] = "", sets[256] = "";
-    size_t nused = 0, pused = 0, sused = 0;
+    char cols[256], names[160] = "", params[64] = "", sets[256] = "", same_sets[256] = "",
+                    keys[160] = "";
+    size_t nused = 0, pused = 0, sused = 0, ssused = 0, kused = 0;
 
     schema_select_columns(kind, cols, sizeof(cols));
     /* Column i is parameter ?(6 + i), bound or not. */
@@ -198,13 +211,20 @@ static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_
         pused += (size_t)snprintf(params + pused, sizeof(params) - pused, ", ?%d", 6 + (int)i);
         sused += (size_t)snprintf(sets + sused, sizeof(sets) - sused, ", %s = ?%d",
                                   schema_column_names[i], 6 + (int)i);
+        if (indexed_columns[kind] & (1u << i))
+            kused += (size_t)snprintf(keys + kused, sizeof(keys) - kused, ", %s",
+                                      schema_column_names[i]);
+        else
+            ssused += (size_t)snprintf(same_sets + ssused, sizeof(same_sets) - ssused, ", %s = ?%d",
+                                       schema_column_names[i], 6 + (int)i);
     }
     switch (op) {
     case OP_GET:
         snprintf(buf, size, "SELECT %s FROM %s WHERE id = ?1", cols, t);
         break;
     case OP_META:
-        snprintf(buf, size, "SELECT id, etag, created_ms FROM %s WHERE id = ?1", t);
+        /* the indexed columns in schema_column order, after these three */
+        snprintf(buf, size, "SELECT id, etag, created_ms%s FROM %s WHERE id = ?1", keys, t);
         break;
     case OP_PUT:
         snprintf(buf, size,
@@ -213,11 +233,21 @@ static void object_sql(enum store_kind kind, enum object_op op, char *buf, size_
                  t, names, params);
         break;
     case OP_UPDATE:
-        /* In place: the row keeps its rowid and its id, so the id's index is not rewritten. */
-        snprintf(buf, size,
-                 "UPDATE %s SET etag = ?2, created_ms = ?3, updated_ms = ?4, json = ?5%s"
-                 " WHERE id = ?1",
+        /*
+         * In place: the row keeps its rowid, its id as first created and its
+         * creation time, so the id's index is not rewritten.
+         */
+        snprintf(buf, size, "UPDATE %s SET etag = ?2, updated_ms = ?4, json = ?5%s WHERE id = ?1",
                  t, sets);
+        break;
+    case OP_UPDATE_SAME_KEYS:
+        /*
+         * OP_UPDATE for a row whose indexed columns keep their values:
+         * SQLite rewrites an index whenever one of its columns is assigned,
+         * equal or not, so they are left out.
+         */
+        snprintf(buf, size, "UPDATE %s SET etag = ?2, updated_ms = ?4, json = ?5%s WHERE id = ?1",
+                 t, same_sets);
         break;
     case OP_DELETE:
         snprintf(buf, size, "DELETE FROM %s WHERE id = ?1", t);
@@ -391,35 +421,32 @@ static int write_stmt(struct sqlite_store *q, enum misc_stmt which, sqlite3_stmt
 }
 
 /*
- * One write operation: its own IMMEDIATE transaction, or inside a batch a
- * savepoint, so that a failed operation undoes only itself.
+ * One write operation (reads, then at most one write statement): its own
+ * IMMEDIATE transaction, or inside a batch nothing more than the batch. A
+ * savepoint around it would undo no more than SQLite does by itself: a
+ * failed statement leaves nothing of itself behind (or, after an I/O or
+ * disk-full error, the whole transaction is gone, which check_batch_alive()
+ * notices), and the reads before it change nothing. Savepoints are not
+ * free: every page first written inside one is copied to the statement
+ * journal.
  */
 static int op_begin(struct sqlite_store *q, struct dps_error *err)
 {
-    int rc;
-
-    if (q->base.in_batch) {
-        rc = check_batch_alive(q, err);
-        return rc ? rc : exec_stmt(q, ST_SAVEPOINT, "start a savepoint", err);
-    }
+    if (q->base.in_batch)
+        return check_batch_alive(q, err);
     return exec_stmt(q, ST_BEGIN, "start a transaction", err);
 }
 
 static int op_commit(struct sqlite_store *q, struct dps_error *err)
 {
     if (q->base.in_batch)
-        return exec_stmt(q, ST_RELEASE, "release a savepoint", err);
+        return DPS_OK;
     return exec_stmt(q, ST_COMMIT, "commit", err);
 }
 
 static void op_rollback(struct sqlite_store *q)
 {
-    if (q->base.in_batch) {
-        exec_stmt(q, ST_ROLLBACK_TO, "roll back a savepoint", NULL);
-        exec_stmt(q, ST_RELEASE, "release a savepoint", NULL);
-        return;
-    }
-    if (!sqlite3_get_autocommit(q->db))
+    if (!q->base.in_batch && !sqlite3_get_autocommit(q->db))
         exec_stmt(q, ST_ROLLBACK, "roll back", NULL);
 }
 
@@ -445,6 +472,22 @@ static void sq_batch_rollback(struct store *s)
 }
 
 /*
+ * Rows changed by the statements that succeeded: a statement that failed
+ * was undone by SQLite and adds nothing, so an unchanged count means that
+ * nothing was written in between.
+ */
+static int sq_batch_changes(struct store *s, int64_t *out, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    int rc = check_batch_alive(q, err);
+
+    if (rc)
+        return rc;
+    *out = (int64_t)sqlite3_total_changes64(q->db);
+    return DPS_OK;
+}
+
+/*
  * A deferred transaction: its first read takes the WAL snapshot (one lock
  * of the shared index, the page cache checked once) and every later read
  * of the request uses it, instead of one snapshot per statement.
@@ -462,7 +505,7 @@ static void sq_read_end(struct store *s)
         exec_stmt(q, ST_COMMIT, "end a read", NULL);
 }
 
-/* A unit is a named savepoint around the per-operation "op" savepoints it holds. */
+/* A unit is a named savepoint; the operations inside it take none of their own. */
 static int sq_unit_begin(struct store *s, struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
@@ -584,6 +627,13 @@ static int sq_open(const char *target, struct store **out, struct dps_error *err
 
     q->base.ops = &store_sqlite_ops;
     q->path = xstrdup(target);
+    if (sqlite3_libversion_number() < SQLITE_MIN_VERSION) {
+        rc = dps_error_set(err, DPS_ERR_STORE,
+                           "store '%s' cannot be opened: sqlite %s is older than 3.37, the oldest "
+                           "dpsd supports",
+                           q->path, sqlite3_libversion());
+        goto out;
+    }
     if (!vfs) {
         rc = dps_error_set(err, DPS_ERR_STORE,
                            "store '%s' cannot be opened: sqlite cannot register its file layer",
@@ -658,6 +708,7 @@ static int sq_object_get(struct store *s, enum store_kind kind, const char *id,
 /* What a write needs to know of the row it replaces. */
 struct meta {
     bool exists;
+    bool same_keys; /* the indexed columns hold the values of the put read with it */
     char *id;
     char *etag;
     int64_t created_ms;
@@ -670,11 +721,17 @@ static void meta_release(struct meta *m)
     memset(m, 0, sizeof(*m));
 }
 
-static int read_meta(struct sqlite_store *q, enum store_kind kind, const char *id, struct meta *m,
-                     struct dps_error *err)
+/*
+ * Reads the row of id into m (m->exists false when there is none). in: the
+ * put about to replace the row, or NULL: m->same_keys then tells whether
+ * in leaves every indexed column as it is (byte for byte: a value that
+ * differs only in case is a change to store).
+ */
+static int read_meta(struct sqlite_store *q, enum store_kind kind, const char *id,
+                     const struct store_put *in, struct meta *m, struct dps_error *err)
 {
     sqlite3_stmt *st = object_stmt(q, kind, OP_META, err);
-    int rc = DPS_OK;
+    int rc = DPS_OK, col = 3;
 
     if (!st)
         return DPS_ERR_STORE;
@@ -685,6 +742,16 @@ static int read_meta(struct sqlite_store *q, enum store_kind kind, const char *i
         m->id = column_dup(st, 0);
         m->etag = column_dup(st, 1);
         m->created_ms = sqlite3_column_int64(st, 2);
+        m->same_keys = in != NULL;
+        for (size_t i = 0; i < SCHEMA_COLUMN_COUNT && m->same_keys; i++) {
+            const char *want, *have;
+
+            if (!(indexed_columns[kind] & (1u << i)))
+                continue;
+            want = schema_put_column(in, i);
+            have = (const char *)sqlite3_column_text(st, col++);
+            m->same_keys = want && have ? strcmp(want, have) == 0 : want == have;
+        }
     } else if (rc == DPS_ERR_NOT_FOUND) {
         rc = DPS_OK;
     }
@@ -705,12 +772,27 @@ static int check_if_match(enum store_kind kind, const char *id, const struct met
     return DPS_OK;
 }
 
+/* Binds in to an OP_PUT, OP_UPDATE or OP_UPDATE_SAME_KEYS statement of kind. */
+static void bind_put(sqlite3_stmt *st, enum store_kind kind, const struct store_put *in,
+                     const char *id, const char *etag, int64_t created, int64_t now)
+{
+    bind_text(st, 1, id);
+    bind_text(st, 2, etag);
+    sqlite3_bind_int64(st, 3, created);
+    sqlite3_bind_int64(st, 4, now);
+    bind_text(st, 5, in->json);
+    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++)
+        if (schema_kinds[kind].columns & (1u << i))
+            bind_text(st, 6 + (int)i, schema_put_column(in, i));
+}
+
 static int sq_object_put(struct store *s, enum store_kind kind, const struct store_put *in,
                          struct store_object *out, struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
     struct meta m = {0};
     sqlite3_stmt *st = NULL;
+    enum object_op op = OP_PUT;
     char etag[STORE_ETAG_SIZE];
     int64_t now, created;
     const char *id;
@@ -719,7 +801,7 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
     rc = op_begin(q, err);
     if (rc)
         return rc;
-    if ((rc = read_meta(q, kind, in->id, &m, err)) ||
+    if ((rc = read_meta(q, kind, in->id, in, &m, err)) ||
         (rc = check_if_match(kind, in->id, &m, in->if_match, err)))
         goto out;
     if (in->create_only && m.exists) {
@@ -727,7 +809,9 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
         goto out;
     }
     /* Read in this write transaction: the row exists now exactly when m says so. */
-    st = object_stmt(q, kind, m.exists ? OP_UPDATE : OP_PUT, err);
+    if (m.exists)
+        op = m.same_keys ? OP_UPDATE_SAME_KEYS : OP_UPDATE;
+    st = object_stmt(q, kind, op, err);
     if (!st) {
         rc = DPS_ERR_STORE;
         goto out;
@@ -737,14 +821,7 @@ static int sq_object_put(struct store *s, enum store_kind kind, const struct sto
     created = m.exists ? m.created_ms : now;
     /* An update keeps the id as first created; ids compare case-insensitively. */
     id = m.exists ? m.id : in->id;
-    bind_text(st, 1, id);
-    bind_text(st, 2, etag);
-    sqlite3_bind_int64(st, 3, created);
-    sqlite3_bind_int64(st, 4, now);
-    bind_text(st, 5, in->json);
-    for (size_t i = 0; i < SCHEMA_COLUMN_COUNT; i++)
-        if (schema_kinds[kind].columns & (1u << i))
-            bind_text(st, 6 + (int)i, schema_put_column(in, i));
+    bind_put(st, kind, in, id, etag, created, now);
     rc = step_done(q, st, "write", NULL, err);
     st = NULL;
     if (rc)
@@ -773,7 +850,7 @@ static int sq_object_delete(struct store *s, enum store_kind kind, const char *i
     rc = op_begin(q, err);
     if (rc)
         return rc;
-    if ((rc = read_meta(q, kind, id, &m, err)))
+    if ((rc = read_meta(q, kind, id, NULL, &m, err)))
         goto out;
     if (!m.exists) {
         rc = schema_not_found(kind, id, err);
@@ -1174,6 +1251,7 @@ const struct store_ops store_sqlite_ops = {
     .batch_begin = sq_batch_begin,
     .batch_commit = sq_batch_commit,
     .batch_rollback = sq_batch_rollback,
+    .batch_changes = sq_batch_changes,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .unit_begin = sq_unit_begin,

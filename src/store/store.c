@@ -397,6 +397,16 @@ void store_batch_rollback(struct store *s)
     s->in_unit = false;
 }
 
+int store_batch_changes(struct store *s, int64_t *out, struct dps_error *err)
+{
+    assert(s && s->in_batch && out);
+    if (!s->ops->batch_changes) {
+        *out = -1;
+        return DPS_OK;
+    }
+    return s->ops->batch_changes(s, out, err);
+}
+
 int store_batch_unit_begin(struct store *s, struct dps_error *err)
 {
     int rc;

@@ -291,6 +291,22 @@ int store_batch_commit(struct store *s, struct dps_error *err);
 void store_batch_rollback(struct store *s);
 
 /*
+ * store_batch_changes: a count that grows with every row the open batch's
+ * writes change (inserted, updated or deleted), for a caller that runs
+ * several writes without units and must know whether one that failed left
+ * something behind: a failed write adds nothing, so a count unchanged
+ * across a failed request means that the request wrote nothing (SQLite
+ * undoes a failed statement by itself). Only inside a batch.
+ *
+ * out: on DPS_OK, the count; -1 when the backend cannot count (PostgreSQL):
+ *      then run each request in a unit.
+ *
+ * Returns: DPS_OK; DPS_ERR_STORE when the database has rolled the batch
+ * back after an error (disk full, I/O): the batch must fail as a whole.
+ */
+int store_batch_changes(struct store *s, int64_t *out, struct dps_error *err);
+
+/*
  * Reads that share one snapshot: the reads between store_read_begin() and
  * store_read_end() see the store as of the first of them, and cost one
  * snapshot instead of one each (SQLite: a deferred transaction). Only
@@ -308,8 +324,10 @@ void store_read_end(struct store *s);
  * Units inside a batch: the writes between store_batch_unit_begin() and
  * store_batch_unit_end() succeed or fail together (a savepoint), whatever
  * the rest of the batch does. The group commit runs each request's writes
- * (a record and its attempt, an object and its audit row) as one unit.
- * Units do not nest; call only inside a batch.
+ * (a record and its attempt, an object and its audit row) as one unit
+ * when a request of the batch has failed after writing, or when the
+ * backend cannot count changes (store_batch_changes()). Units do not nest;
+ * call only inside a batch.
  *
  * store_batch_unit_begin: Returns DPS_OK or DPS_ERR_STORE.
  * store_batch_unit_end: keep true keeps the unit's writes in the batch,
