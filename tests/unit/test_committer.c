@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The group commit on a temporary SQLite store: jobs from several threads
- * share one transaction; a failing job undoes only itself; a failed commit
- * fails every job of its batch; completions run on the thread of the loop
+ * share one transaction; a failing job undoes only itself, whether it
+ * failed before writing (no second pass) or after (the batch runs again
+ * with units); a batch the store rolled back and a failed commit fail
+ * every job of their batch; completions run on the thread of the loop
  * they were submitted for; stopping runs and commits what is queued.
  */
 #include "core/common.h"
@@ -10,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "../t.h"
@@ -22,10 +25,15 @@ static char dsn[600];
 
 /* ---- jobs ---- */
 
-/* A job that writes setting key = "v", or fails with fail_code after writing it. */
+/*
+ * A job that writes setting key = "v", or fails with fail_code after
+ * writing it (before, with fail_before).
+ */
 struct job {
     char key[32];
     int fail_code;
+    bool fail_before;
+    int runs;     /* times run */
     int rc;       /* outcome, set by done */
     bool done;    /* set by done */
     pthread_t on; /* the thread done ran on */
@@ -39,7 +47,12 @@ static bool gate_open, gate_entered;
 static int job_run(struct store *s, void *arg, struct dps_error *err)
 {
     struct job *j = arg;
-    int rc = store_setting_put(s, j->key, "v", err);
+    int rc;
+
+    j->runs++;
+    if (j->fail_code && j->fail_before)
+        return dps_error_set(err, j->fail_code, "job '%s' fails on purpose", j->key);
+    rc = store_setting_put(s, j->key, "v", err);
 
     if (rc == DPS_OK && j->fail_code)
         rc = dps_error_set(err, j->fail_code, "job '%s' fails on purpose", j->key);
@@ -225,12 +238,322 @@ static void test_failing_job(void)
     committer_stats(c, &st);
     ok_int(st.commits, 2);
     ok_int(st.failed_jobs, 1);
+    /* b failed after writing: the batch ran again, each job in a unit; d ran once, in the second */
+    ok_int(st.reruns, 1);
+    ok_int(a.runs, 2);
+    ok_int(b.runs, 2);
+    ok_int(d.runs, 1);
     ok(setting_exists("fail.a"));
     ok(!setting_exists("fail.b")); /* written, then undone with its unit */
     ok(setting_exists("fail.c"));
 end:
     open_gate();
     committer_free(c);
+}
+
+/* A job that fails before writing anything needs no second pass. */
+static void test_failing_before_write(void)
+{
+    struct committer *c = NULL;
+    struct committer_stats st;
+    struct job a = {.key = "early.a"},
+               b = {.key = "early.b", .fail_code = DPS_ERR_CONFLICT, .fail_before = true},
+               d = {.key = "early.c"};
+
+    reset();
+    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &d, 0) == DPS_OK);
+    open_gate();
+    ok(wait_done(4));
+    ok_int(a.rc, DPS_OK);
+    ok_int(b.rc, DPS_ERR_CONFLICT);
+    ok_int(d.rc, DPS_OK);
+    committer_stats(c, &st);
+    ok_int(st.reruns, 0);
+    ok_int(st.failed_jobs, 1);
+    ok_int(a.runs + b.runs + d.runs, 3);
+    ok(setting_exists("early.a"));
+    ok(!setting_exists("early.b"));
+    ok(setting_exists("early.c"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
+/* ---- registrations: a record and its attempt per job ---- */
+
+/*
+ * Writes registration id (group group, json json) with its attempt, then
+ * with fail_after fails; with if_match, writes only the record, with that
+ * If-Match. stored receives the record as written.
+ */
+struct reg_job {
+    const char *id;
+    const char *group;
+    const char *json;
+    const char *if_match;
+    bool fail_after;
+    struct store_object stored;
+    int runs;
+    int rc;
+    bool done;
+};
+
+static int reg_run(struct store *s, void *arg, struct dps_error *err)
+{
+    struct reg_job *r = arg;
+    struct store_put put = {.id = r->id,
+                            .json = r->json ? r->json : "{}",
+                            .group_id = r->group,
+                            .status = "assigned",
+                            .if_match = r->if_match};
+    struct store_attempt_in ai = {
+        .registration_id = r->id, .status = "assigned", .success = true, .json = "{}"};
+    int rc;
+
+    r->runs++;
+    store_object_release(&r->stored);
+    if (r->if_match)
+        return store_registration_put(s, &put, &r->stored, err);
+    rc = store_registration_put_with_attempt(s, &put, &ai, &r->stored, err);
+    if (rc == DPS_OK && r->fail_after)
+        rc = dps_error_set(err, DPS_ERR_INTERNAL, "registration '%s' fails on purpose", r->id);
+    return rc;
+}
+
+static void reg_done(void *arg, int rc, const struct dps_error *err)
+{
+    struct reg_job *r = arg;
+
+    (void)err;
+    pthread_mutex_lock(&lock);
+    r->rc = rc;
+    r->done = true;
+    n_done++;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+}
+
+/* The registration id as stored with its json, or NULL (caller frees); attempts counted. */
+static char *reg_json(const char *id, int64_t *attempts)
+{
+    struct store *s = NULL;
+    struct store_object o = {0};
+    struct store_attempt_list list = {0};
+    char *json = NULL;
+
+    *attempts = -1;
+    if (store_open(dsn, &s, NULL) != DPS_OK)
+        return NULL;
+    if (store_registration_get(s, id, &o, NULL) == DPS_OK)
+        json = xstrdup(o.json);
+    if (store_attempt_list(s, id, false, 0, 100, &list, NULL) == DPS_OK)
+        *attempts = (int64_t)list.n;
+    store_attempt_list_release(&list);
+    store_object_release(&o);
+    store_close(s);
+    return json;
+}
+
+static int64_t group_count(const char *group)
+{
+    struct store *s = NULL;
+    struct store_query q = {.group_id = group};
+    int64_t n = -1;
+
+    if (store_open(dsn, &s, NULL) == DPS_OK)
+        store_registration_count(s, &q, &n, NULL);
+    store_close(s);
+    return n;
+}
+
+static void run_regs(struct committer *c, struct reg_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        committer_submit(c, NULL, reg_run, reg_done, &jobs[i], 0);
+}
+
+static void test_registration_batches(void)
+{
+    struct committer *c = NULL;
+    struct committer_stats st;
+    struct reg_job first[3] = {{.id = "Reg-A", .group = "line-a"},
+                               {.id = "reg-b", .group = "line-a"},
+                               {.id = "reg-c", .group = "line-b"}};
+    struct reg_job second[4] = {
+        /* same group: the update leaves the group index alone */
+        {.id = "REG-A", .group = "line-a", .json = "{\"v\":2}"},
+        /* a stale If-Match in the middle fails before writing */
+        {.id = "reg-b", .group = "line-a", .json = "{\"v\":2}", .if_match = "\"stale\""},
+        /* moves between groups: the index follows */
+        {.id = "reg-c", .group = "line-a", .json = "{\"v\":2}"},
+        {.id = "reg-d", .group = NULL},
+    };
+    struct reg_job third[3] = {
+        {.id = "reg-a", .group = "line-b", .json = "{\"v\":3}"},
+        /* fails after writing its record and attempt: neither may stay */
+        {.id = "reg-b", .group = "line-b", .json = "{\"v\":3}", .fail_after = true},
+        {.id = "reg-e", .group = "line-b"},
+    };
+    char *json = NULL;
+    int64_t attempts;
+
+    reset();
+    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
+    ok(close_gate(c) == DPS_OK);
+    run_regs(c, first, 3);
+    open_gate();
+    ok(wait_done(4));
+    for (int i = 0; i < 3; i++) {
+        ok_int(first[i].rc, DPS_OK);
+        /* an insert: the id as given, created when updated */
+        ok_str(first[i].stored.id, first[i].id);
+        ok(first[i].stored.created_ms == first[i].stored.updated_ms);
+    }
+    usleep(2000);
+
+    reset();
+    ok(close_gate(c) == DPS_OK);
+    run_regs(c, second, 4);
+    open_gate();
+    ok(wait_done(5));
+    ok_int(second[0].rc, DPS_OK);
+    ok_int(second[1].rc, DPS_ERR_PRECONDITION);
+    ok_int(second[2].rc, DPS_OK);
+    ok_int(second[3].rc, DPS_OK);
+    /* an update: the id as first created, its creation time kept */
+    ok_str(second[0].stored.id, "Reg-A");
+    ok(second[0].stored.created_ms == first[0].stored.created_ms);
+    ok(second[0].stored.updated_ms > first[0].stored.created_ms);
+    ok_str(second[0].stored.group_id, "line-a");
+    ok(second[2].stored.created_ms == first[2].stored.created_ms);
+    committer_stats(c, &st);
+    ok_int(st.reruns, 0);
+    ok_int(group_count("line-a"), 3);
+    ok_int(group_count("line-b"), 0);
+    json = reg_json("reg-b", &attempts);
+    ok_str(json, "{}");
+    ok_int(attempts, 1);
+    free(json);
+    json = reg_json("reg-c", &attempts);
+    ok_str(json, "{\"v\":2}");
+    ok_int(attempts, 2);
+    free(json);
+    json = NULL;
+
+    reset();
+    ok(close_gate(c) == DPS_OK);
+    run_regs(c, third, 3);
+    open_gate();
+    ok(wait_done(4));
+    ok_int(third[0].rc, DPS_OK);
+    ok_int(third[1].rc, DPS_ERR_INTERNAL);
+    ok_int(third[2].rc, DPS_OK);
+    committer_stats(c, &st);
+    ok_int(st.reruns, 1);
+    ok_int(third[1].runs, 2);
+    /* reg-b keeps its record of the first batch and its one attempt */
+    json = reg_json("reg-b", &attempts);
+    ok_str(json, "{}");
+    ok_int(attempts, 1);
+    free(json);
+    json = reg_json("reg-a", &attempts);
+    ok_str(json, "{\"v\":3}");
+    ok_int(attempts, 3);
+    free(json);
+    json = reg_json("reg-e", &attempts);
+    ok_str(json, "{}");
+    ok_int(attempts, 1);
+    ok_int(group_count("line-a"), 2); /* reg-b, reg-c */
+    ok_int(group_count("line-b"), 2); /* reg-a, reg-e */
+end:
+    free(json);
+    open_gate();
+    committer_free(c);
+    for (int i = 0; i < 3; i++)
+        store_object_release(&first[i].stored);
+    for (int i = 0; i < 4; i++)
+        store_object_release(&second[i].stored);
+    for (int i = 0; i < 3; i++)
+        store_object_release(&third[i].stored);
+}
+
+/* ---- a batch the store rolled back fails as a whole ---- */
+
+/*
+ * Connections opened while full_pages is set may grow their database by
+ * that many pages at most, so a large write fails with "database or disk
+ * is full", which rolls back the whole transaction.
+ */
+static int full_pages;
+
+static int limit_pages(sqlite3 *db, const char **msg, const struct sqlite3_api_routines *api)
+{
+    char sql[64];
+
+    (void)msg;
+    (void)api;
+    if (full_pages) {
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %d", full_pages);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
+static void test_batch_rolled_back(void)
+{
+    struct committer *c = NULL;
+    struct committer_stats st;
+    struct job a = {.key = "full.a"};
+    struct reg_job big = {.id = "full-big"};
+    struct reg_job after = {.id = "full-after"};
+    size_t size = 512 * 1024;
+    char *json = xmalloc(size + 3);
+    int64_t attempts;
+    char *stored = NULL;
+
+    /* a JSON string of 512 KiB: far more pages than the limit leaves */
+    json[0] = '"';
+    memset(json + 1, 'x', size);
+    json[size + 1] = '"';
+    json[size + 2] = '\0';
+    big.json = json;
+    reset();
+    sqlite3_auto_extension((void (*)(void))limit_pages);
+    full_pages = 1; /* raised by SQLite to the current size */
+    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
+    full_pages = 0;
+    ok(close_gate(c) == DPS_OK);
+    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, reg_run, reg_done, &big, 0) == DPS_OK);
+    ok(committer_submit(c, NULL, reg_run, reg_done, &after, 0) == DPS_OK);
+    open_gate();
+    ok(wait_done(4));
+    ok_int(a.rc, DPS_ERR_STORE);
+    ok_int(big.rc, DPS_ERR_STORE);
+    ok_int(after.rc, DPS_ERR_STORE);
+    /* a wrote; big's write failed and took the transaction with it; the batch stopped there */
+    ok_int(a.runs, 1);
+    ok_int(big.runs, 1);
+    ok_int(after.runs, 0);
+    committer_stats(c, &st);
+    ok_int(st.failed_commits, 1);
+    ok_int(st.reruns, 0);
+    ok(!setting_exists("full.a"));
+    stored = reg_json("full-big", &attempts);
+    ok(!stored);
+    ok_int(attempts, 0);
+end:
+    sqlite3_cancel_auto_extension((void (*)(void))limit_pages);
+    free(stored);
+    free(json);
+    open_gate();
+    committer_free(c);
+    store_object_release(&big.stored);
+    store_object_release(&after.stored);
 }
 
 /* ---- a failed commit fails the whole batch ---- */
@@ -465,6 +788,10 @@ int main(void)
     snprintf(dsn, sizeof(dsn), "sqlite:%s/t.db", dir);
     subtest("jobs from several threads share one batch", test_one_batch);
     subtest("a failing job fails only itself", test_failing_job);
+    subtest("a job failing before it writes needs no second pass", test_failing_before_write);
+    subtest("registrations: updates, a group move, If-Match, a failure after writing",
+            test_registration_batches);
+    subtest("a batch the store rolled back fails as a whole", test_batch_rolled_back);
     subtest("a failed commit fails every job of the batch", test_commit_failure);
     subtest("completions run on the submitter's loop", test_completion_thread);
     subtest("stopping drains the queue; a full queue refuses", test_shutdown_drains);

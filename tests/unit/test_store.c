@@ -518,6 +518,132 @@ end:
     store_close(s);
 }
 
+/*
+ * An update that keeps the indexed columns and one that changes them (in
+ * case only, too), in a batch and alone: what the write returns, and that
+ * the indexes follow.
+ */
+static void test_update_keys(void)
+{
+    struct store *s = open_fresh("update_keys");
+    struct store_object first = {0}, o = {0};
+    struct store_attempt_in ai = {
+        .registration_id = "Dev-1", .status = "assigned", .success = true, .json = "{}"};
+    struct store_put in = {.id = "Dev-1",
+                           .json = "{\"v\":1}",
+                           .group_id = "Line-A",
+                           .status = "assigned",
+                           .device_id = "Dev-1"};
+    struct dps_error err = {0};
+    int64_t n = 0;
+
+    ok(s);
+    /* an insert returns the id as given, created when updated */
+    ok_int(store_registration_put_with_attempt(s, &in, &ai, &first, &err), DPS_OK);
+    ok_str(first.id, "Dev-1");
+    ok(first.created_ms == first.updated_ms);
+    usleep(2000);
+    /* the same group, another spelling of the id, in a batch */
+    ok_int(store_batch_begin(s, &err), DPS_OK);
+    in.id = ai.registration_id = "DEV-1";
+    in.json = "{\"v\":2}";
+    in.status = "failed";
+    ok_int(store_registration_put_with_attempt(s, &in, &ai, &o, &err), DPS_OK);
+    ok_int(store_batch_commit(s, &err), DPS_OK);
+    ok_str(o.id, "Dev-1");
+    ok(o.created_ms == first.created_ms);
+    ok(o.updated_ms > first.created_ms);
+    ok(strcmp(o.etag, first.etag) != 0);
+    store_object_release(&o);
+    ok_int(store_registration_get(s, "dev-1", &o, &err), DPS_OK);
+    ok_str(o.json, "{\"v\":2}");
+    ok_str(o.status, "failed");
+    ok_str(o.group_id, "Line-A");
+    ok(o.created_ms == first.created_ms);
+    store_object_release(&o);
+    /* the group in another case only: a change, stored as given */
+    in.group_id = "line-a";
+    ok_int(store_registration_put(s, &in, &o, &err), DPS_OK);
+    ok_str(o.id, "Dev-1");
+    store_object_release(&o);
+    ok_int(store_registration_get(s, "Dev-1", &o, &err), DPS_OK);
+    ok_str(o.group_id, "line-a");
+    store_object_release(&o);
+    /* another group, then none: the group index follows */
+    in.group_id = "line-b";
+    ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
+    {
+        struct store_query q = {.group_id = "line-a"};
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 0);
+        q.group_id = "LINE-B";
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 1);
+        in.group_id = NULL;
+        ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 0);
+        /* and back, from no group */
+        in.group_id = "line-b";
+        ok_int(store_registration_put(s, &in, NULL, &err), DPS_OK);
+        ok_int(store_registration_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 1);
+    }
+    /* an enrollment's attestation index, kept and changed */
+    {
+        struct store_put e = {.id = "e1", .json = "{}", .attestation = "x509"};
+        struct store_query q = {.attestation = "x509"};
+
+        ok_int(store_enrollment_put(s, &e, NULL, &err), DPS_OK);
+        e.json = "{\"v\":2}";
+        ok_int(store_enrollment_put(s, &e, NULL, &err), DPS_OK);
+        ok_int(store_enrollment_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 1);
+        e.attestation = "tpm";
+        ok_int(store_enrollment_put(s, &e, NULL, &err), DPS_OK);
+        ok_int(store_enrollment_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 0);
+        q.attestation = "tpm";
+        ok_int(store_enrollment_count(s, &q, &n, &err), DPS_OK);
+        ok_int(n, 1);
+    }
+end:
+    store_object_release(&first);
+    store_object_release(&o);
+    store_close(s);
+}
+
+/* Inside a batch, the change count moves with each write that changed a row, and only then. */
+static void test_batch_changes(void)
+{
+    struct store *s = open_fresh("batch_changes");
+    struct dps_error err = {0};
+    int64_t a = 0, b = 0;
+
+    ok(s);
+    ok_int(put_enrollment(s, "old", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_batch_begin(s, &err), DPS_OK);
+    ok_int(store_batch_changes(s, &a, &err), DPS_OK);
+    if (a < 0) { /* the backend does not count: the committer uses units */
+        store_batch_rollback(s);
+        goto end;
+    }
+    ok_int(put_enrollment(s, "old", "{\"x\":1}", "\"stale\"", NULL, &err), DPS_ERR_PRECONDITION);
+    ok_int(store_enrollment_delete(s, "missing", NULL, &err), DPS_ERR_NOT_FOUND);
+    {
+        struct store_put in = {.id = "OLD", .json = "{}", .create_only = true};
+        ok_int(store_enrollment_put(s, &in, NULL, &err), DPS_ERR_CONFLICT);
+    }
+    ok_int(store_batch_changes(s, &b, &err), DPS_OK);
+    ok(a == b);
+    ok_int(put_enrollment(s, "new", "{}", NULL, NULL, &err), DPS_OK);
+    ok_int(store_batch_changes(s, &b, &err), DPS_OK);
+    ok(b == a + 1);
+    store_batch_rollback(s);
+end:
+    store_close(s);
+}
+
 struct writer {
     int index;
     int failures;
@@ -1288,6 +1414,8 @@ int main(void)
         subtest("limits", test_limits);
         subtest("attempts", test_attempts);
         subtest("batch", test_batch);
+        subtest("updates that keep or change the indexed columns", test_update_keys);
+        subtest("a batch's change count", test_batch_changes);
         subtest("reads from one snapshot", test_read);
         subtest("policies", test_policies);
         subtest("settings", test_settings);
