@@ -311,11 +311,12 @@ static int stored_form_make(const struct enrollment *e, const struct enrollment_
 struct write_job {
     struct call k; /* k.store is the committer's connection while the job runs */
     char *id, *if_match, *tracking_id;
-    struct stored_form f;       /* PUT; its strings point into e or g */
-    struct enrollment *e;       /* PUT of an enrollment */
-    struct enrollment_group *g; /* PUT of a group */
-    struct bulk_op *bulk;       /* bulk */
-    struct store_object o;      /* PUT: the object as stored */
+    struct stored_form f;             /* PUT; its strings point into e or g */
+    struct enrollment *e;             /* PUT of an enrollment */
+    struct enrollment_group *g;       /* PUT of a group */
+    struct bulk_op *bulk;             /* bulk */
+    bool bulk_failed[MODEL_BULK_MAX]; /* bulk: the item failed when the job last ran */
+    struct store_object o;            /* PUT: the object as stored */
     /* policy PUT: the body's rights and keys (NULL when not given; wiped on free) */
     uint32_t rights;
     char *primary, *secondary;
@@ -413,9 +414,20 @@ static int write_run(struct store *s, void *arg, struct dps_error *err)
     case OP_POLICY_DELETE:
         return policy_delete_run(j, err);
     default: /* OP_BULK: each item succeeds or fails on its own */
-        for (size_t i = 0; i < j->bulk->count; i++)
-            if (j->bulk->items[i].error_code == 0)
-                bulk_item_run(k, j->bulk->mode, &j->bulk->items[i]);
+        for (size_t i = 0; i < j->bulk->count; i++) {
+            struct bulk_item *it = &j->bulk->items[i];
+
+            /* A job may run twice (committer_run_fn): the first run's outcomes do not count. */
+            if (j->bulk_failed[i]) {
+                it->error_code = 0;
+                it->error_status[0] = '\0';
+                j->bulk_failed[i] = false;
+            }
+            if (it->error_code == 0) { /* items the parser refused are not run */
+                bulk_item_run(k, j->bulk->mode, it);
+                j->bulk_failed[i] = it->error_code != 0;
+            }
+        }
         return bump_groups(k, err);
     }
 }
