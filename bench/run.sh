@@ -10,7 +10,7 @@
 # Environment:
 #   DPS_BUILD_DIR        where dpsd and bench/ binaries are (default build)
 #   DPS_BENCH_SECONDS    seconds per measured run (default 8)
-#   DPS_BENCH_ROUNDS     rounds of the alternated registration and baseline runs (default 4)
+#   DPS_BENCH_ROUNDS     rounds of the alternated registration and baseline runs (default 6)
 #   DPS_BENCH_CLIENTS    concurrent clients (default 32)
 #   DPS_BENCH_SCALE      "full" for the 10,000,000 registration records of the target (about
 #                        10 GB of disk), "small" for 1,000,000; by default full when the disk
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${DPS_BUILD_DIR:-build}
 SECONDS_PER_RUN=${DPS_BENCH_SECONDS:-8}
-ROUNDS=${DPS_BENCH_ROUNDS:-4}
+ROUNDS=${DPS_BENCH_ROUNDS:-6}
 CLIENTS=${DPS_BENCH_CLIENTS:-32}
 OUT=${DPS_BENCH_OUT:-bench/RESULTS.md}
 WORKERS=$(nproc)
