@@ -1104,8 +1104,7 @@ static void run_connections(void)
     t_end = opt.count > 0 ? 1e300 : t_start + opt.duration_s;
     for (int i = 0; i < opt.threads; i++) {
         struct thread *t = &threads[i];
-        /* as dpsd's and tlsserver's loops: epoll's change list, one epoll_ctl per descriptor and
-         * pass */
+        /* as dpsd's and tlsserver's loops: epoll's change list */
         struct event_config *cfg = event_config_new();
 
         if (!cfg || event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
