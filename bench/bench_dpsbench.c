@@ -17,6 +17,7 @@
 #include "core/pki.h"
 #include "core/sas.h"
 #include "dps/service.h"
+#include "tls_write.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -674,28 +675,13 @@ static const char *ssl_error_text(struct bufferevent *bev)
 }
 
 /*
- * Sends bytes as dpsd and tlsserver write their answers: with nothing queued
- * before them, straight to the socket with one SSL_write() (every request is
- * below 16 KiB, so one TLS record), instead of a write event and a pass of
- * the loop; whatever the socket does not take at once is queued in the
- * output buffer, which retries the same bytes as OpenSSL requires. The load
- * generator shares the CPUs with the server it measures, so its own work
- * per request is kept as small as the servers'.
+ * The load generator shares the CPUs with the server it measures, so it
+ * sends its requests as the servers send their answers (bench_tls_write()):
+ * its own work per request is kept as small as theirs.
  */
 static void client_write(struct bufferevent *bev, const void *buf, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(bev);
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-
-    if (len == 0)
-        return;
-    if (evbuffer_get_length(out) == 0 && len <= INT_MAX && SSL_is_init_finished(ssl)) {
-        ERR_clear_error();
-        if (SSL_write(ssl, buf, (int)len) == (int)len)
-            return;
-        ERR_clear_error();
-    }
-    evbuffer_add(out, buf, len);
+    bench_tls_write(bev, buf, len);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

@@ -43,6 +43,7 @@
 #include "core/dps_mqtt.h"
 #include "core/mqtt_codec.h"
 #include "core/regid.h"
+#include "tls_write.h"
 
 #define MAX_WORKERS 256
 /* Largest request read, HTTP head and body or one MQTT packet: dpsbench's are far below. */
@@ -190,27 +191,10 @@ static void conn_finish(struct conn *c)
     bufferevent_disable(c->bev, EV_READ);
 }
 
-/*
- * Writes an answer as dpsd's conn_write() does: with nothing queued before
- * it, straight to the socket with one SSL_write() (one TLS record: every
- * answer is below 16 KiB); whatever the socket does not take at once is
- * queued in the output buffer, which retries the same bytes as OpenSSL
- * requires.
- */
+/* Writes an answer as dpsd's conn_write() does (bench_tls_write()). */
 static void conn_write(struct conn *c, const void *buf, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-
-    if (len == 0)
-        return;
-    if (evbuffer_get_length(out) == 0 && len <= INT_MAX && SSL_is_init_finished(ssl)) {
-        ERR_clear_error();
-        if (SSL_write(ssl, buf, (int)len) == (int)len)
-            return;
-        ERR_clear_error();
-    }
-    evbuffer_add(out, buf, len);
+    bench_tls_write(c->bev, buf, len);
 }
 
 static void on_written(struct bufferevent *bev, void *arg)
