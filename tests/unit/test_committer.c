@@ -215,6 +215,24 @@ end:
     committer_free(c);
 }
 
+/*
+ * Holds the committer at the gate, submits the n jobs so that they queue
+ * behind it, lets the gate go and waits for them: the jobs then make one
+ * batch. Returns whether all of it worked and every job (and the gate) is done.
+ */
+static bool one_batch(struct committer *c, struct job *const *jobs, size_t n)
+{
+    if (close_gate(c) != DPS_OK)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (committer_submit(c, NULL, job_run, job_done, jobs[i], 0) != DPS_OK) {
+            open_gate();
+            return false;
+        }
+    open_gate();
+    return wait_done((int)n + 1);
+}
+
 /* ---- a failing job fails only itself ---- */
 
 static void test_failing_job(void)
@@ -226,12 +244,7 @@ static void test_failing_job(void)
 
     reset();
     ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
-    ok(close_gate(c) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &d, 0) == DPS_OK);
-    open_gate();
-    ok(wait_done(4));
+    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
     ok_int(a.rc, DPS_OK);
     ok_int(b.rc, DPS_ERR_PRECONDITION);
     ok_int(d.rc, DPS_OK);
@@ -262,12 +275,7 @@ static void test_failing_before_write(void)
 
     reset();
     ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
-    ok(close_gate(c) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &d, 0) == DPS_OK);
-    open_gate();
-    ok(wait_done(4));
+    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
     ok_int(a.rc, DPS_OK);
     ok_int(b.rc, DPS_ERR_CONFLICT);
     ok_int(d.rc, DPS_OK);
@@ -373,7 +381,8 @@ static int64_t group_count(const char *group)
 static void run_regs(struct committer *c, struct reg_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        committer_submit(c, NULL, reg_run, reg_done, &jobs[i], 0);
+        ok(committer_submit(c, NULL, reg_run, reg_done, &jobs[i], 0) == DPS_OK);
+end:;
 }
 
 static void test_registration_batches(void)
@@ -579,11 +588,7 @@ static void test_commit_failure(void)
 
     reset();
     ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
-    ok(close_gate(c) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &a, 0) == DPS_OK);
-    ok(committer_submit(c, NULL, job_run, job_done, &b, 0) == DPS_OK);
-    open_gate();
-    ok(wait_done(3));
+    ok(one_batch(c, (struct job *[]){&a, &b}, 2));
     ok_int(a.rc, DPS_ERR_STORE);
     ok_int(b.rc, DPS_ERR_STORE);
     committer_stats(c, &st);
