@@ -243,12 +243,13 @@ typedef void (*provision_done_fn)(void *arg, struct provision_result *res);
  * gets a refusal because the queue is long. When nothing is to be written
  * (bad input, a store read failure), done runs before this returns.
  *
- * For the MQTT session (server/mqtt_session.c): call it where
- * provision_register() is called today, with cm from the application
- * context and target = the connection's worker, and publish the answer
- * from done; keep the session alive until done ran (check there whether
- * the client is still connected). Until then, provision_register() stays
- * correct, only slower (one fsync per registration on the worker).
+ * Both device transports call it (device_api.c, and mqtt_session.c for a
+ * register and for a CONNECT refused for its SAS token), with target = the
+ * connection's worker, and answer from done; a caller keeps its request or
+ * session alive until done ran and checks there whether the client is
+ * still connected. provision_register() is what a caller without a group
+ * commit (unit tests) uses instead: the same outcome, with the write and
+ * its fsync on the caller's thread.
  *
  * req:    borrowed for the call only: everything needed later is copied.
  * cm:     the group commit; required.
