@@ -134,7 +134,7 @@ static void run_batch(struct committer *c, struct job *list, size_t n)
             store_batch_rollback(c->store);
             goto out;
         }
-        if (rc > 0) {
+        if (rc > 0 || c->opt.rerun_all) {
             /* the slow, safe path: nothing of the first pass stays */
             rerun = true;
             store_batch_rollback(c->store);

@@ -72,6 +72,12 @@ struct committer_options {
     committer_commit_hook_fn commit_hook; /* NULL: none */
     unsigned gather_us; /* under load, wait this long for more jobs to join a batch; 0: never */
     void *hook_arg;
+    /*
+     * A check for tests: every batch that ran without units is rolled back
+     * and run again with each job in its own unit, as after a job that
+     * failed having written, so every job runs twice (committer_run_fn).
+     */
+    bool rerun_all;
 };
 
 /* Counters since committer_new(), for /metrics. */

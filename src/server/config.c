@@ -111,6 +111,12 @@ static const struct directive directives[] = {
      "Group commit: when registrations arrive faster than one commit, wait this long for more "
      "of them to join the next transaction and share its fsync (fewer syncs per registration, "
      "at most this much added latency). An idle store commits at once; 0 never waits."},
+    {"check-commit-reruns", T_ENUM, F(check_commit_reruns), "off", 0, 0, "off|on", 0, "MODE",
+     "A check for dpsd's own tests, not for production. With `on` and a SQLite store, every "
+     "group commit transaction is rolled back once it has run and runs again with each write in "
+     "its own savepoint, as when a write fails after writing, so every write runs twice; every "
+     "answer must come out the same. About twice the store work per write. (A PostgreSQL store "
+     "always runs each write in its own savepoint, once.)"},
     {"shutdown-timeout", T_DURATION, F(shutdown_timeout), "10", 0, 3600, NULL, 0, "SECONDS",
      "On SIGTERM or SIGINT, how long to let requests in flight finish before exiting."},
 };

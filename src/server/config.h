@@ -50,6 +50,7 @@ struct config {
     long verification_code_ttl; /* seconds a CA verification code stays usable */
     long shutdown_timeout;      /* seconds */
     long commit_delay;          /* microseconds a loaded group commit waits for more writes */
+    long check_commit_reruns;   /* 0 off, 1 on: every group commit batch runs twice */
 };
 
 /* One parsed `--linked-hub` value. */

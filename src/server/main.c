@@ -75,6 +75,10 @@ int main(int argc, char **argv)
     }
     /* The group commit: every registration write, one fsync for many requests. */
     copt.gather_us = (unsigned)cfg.commit_delay;
+    copt.rerun_all = cfg.check_commit_reruns != 0;
+    if (copt.rerun_all)
+        log_msg(LOG_WARNING, "check-commit-reruns is on: every group commit runs twice, a check "
+                             "for tests that halves the store's write rate");
     if ((rc = committer_new(cfg.store, &copt, &committer, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;

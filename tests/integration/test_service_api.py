@@ -482,6 +482,24 @@ def test_durability():
         d.stop(signal.SIGKILL)
 
 
+def test_commit_reruns():
+    """With --check-commit-reruns on (this file's -reruns variant) every group commit
+    transaction of the tests above ran twice, and they got the same answers; without
+    it, none of them had to run again."""
+    r = D.call("GET", "/metrics")
+    assert r.status == 200, r
+    m = dict(line.rsplit(" ", 1) for line in r.raw.decode().splitlines()
+             if line and not line.startswith("#"))
+    commits, failures, reruns = (int(m["dpsd_store_%s_total" % k])
+                                 for k in ("commits", "commit_failures", "batch_reruns"))
+    print("  %d commits, %d failed, %d run twice" % (commits, failures, reruns))
+    assert commits > 0 and failures == 0, m
+    if os.environ.get("DPSD_CHECK_COMMIT_RERUNS") == "on":
+        assert reruns == commits, m
+    else:
+        assert reruns == 0, m
+
+
 def main():
     global D
     D = start("main")
@@ -491,7 +509,7 @@ def main():
                      test_validation_messages, test_odd_ids, test_bulk, test_paging,
                      test_registrations, test_registration_query_paging, test_auth_failures,
                      test_policies_and_rights,
-                     test_audit_rows, test_keep_alive, test_durability])
+                     test_audit_rows, test_keep_alive, test_durability, test_commit_reruns])
     finally:
         rc = run.finish(D, base=BASE)
     return rc
