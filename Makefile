@@ -2,7 +2,7 @@
 #   make deps   install missing Debian and npm packages
 #   make build  build/dpsd and build/dpsctl
 #   make run    start dpsd on loopback with a data directory under var/
-#   make test   deps, build, every test, then the same suite under ASan + UBSan
+#   make test   deps, build, every test, then the same suite under ASan + UBSan (clang)
 #   make bench  benchmarks, results in bench/RESULTS.md
 #   make fuzz   build the libFuzzer targets and run each for a while
 #   make docs   regenerate the configuration reference (docs/ and README.md)
@@ -32,8 +32,10 @@ test: deps build
 	cd build && $(CTEST)
 	$(MAKE) test-asan
 
+# The sanitizer pass builds with clang, so that its warnings (-Werror) are
+# checked too: the first pass is gcc's.
 test-asan:
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDPS_SANITIZE=ON
+	cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DDPS_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)

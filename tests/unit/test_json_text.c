@@ -80,8 +80,9 @@ static void test_values(void)
         "[null,true,false,0,-1,9223372036854775807,-9223372036854775808]",
         "[0.5,1e300,-2.25,3.0]",
         "{\"b\":1,\"a\":{\"z\":[1,{\"q\":\"x\\\"y\"}],\"y\":{}},\"\\u00e9\":\"\\n\"}",
-        "{\"registrationId\":\"dev-1\",\"assignedHub\":\"hub.example.net\",\"status\":\"assigned\","
-        "\"symmetricKey\":{\"enrollmentGroupId\":\"g\"}}",
+        /* one literal in two pieces (the parentheses say so to clang) */
+        ("{\"registrationId\":\"dev-1\",\"assignedHub\":\"hub.example.net\",\"status\":"
+         "\"assigned\",\"symmetricKey\":{\"enrollmentGroupId\":\"g\"}}"),
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
