@@ -89,7 +89,7 @@ struct committer_stats {
     uint64_t refused;        /* submits refused because the queue was full */
     uint64_t queued;         /* jobs waiting now */
     uint64_t max_batch;      /* the largest batch committed */
-    uint64_t reruns;         /* batches run again with units after a job failed having written */
+    uint64_t reruns;         /* batches rerun in units (a job failed after writing; rerun_all) */
 };
 
 /* enum committer_flags: how committer_submit() treats a full queue. */

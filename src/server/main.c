@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     copt.rerun_all = cfg.check_commit_reruns != 0;
     if (copt.rerun_all)
         log_msg(LOG_WARNING, "check-commit-reruns is on: every group commit runs twice, a check "
-                             "for tests that halves the store's write rate");
+                             "for tests that doubles the store's work per write");
     if ((rc = committer_new(cfg.store, &copt, &committer, &err)) != DPS_OK) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;

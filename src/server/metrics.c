@@ -88,8 +88,8 @@ static void serve_metrics(struct http_request *req, void *arg)
         counter(buf, sizeof(buf), &used, "dpsd_store_job_failures_total",
                 "writes of the group commit that failed", (unsigned long long)st.failed_jobs);
         counter(buf, sizeof(buf), &used, "dpsd_store_batch_reruns_total",
-                "group commit batches run a second time, each write in its own unit, after a "
-                "write failed having written",
+                "group commit batches run a second time, each write in its own unit: after a "
+                "write failed having written, or every batch with check-commit-reruns on",
                 (unsigned long long)st.reruns);
         counter(buf, sizeof(buf), &used, "dpsd_store_jobs_refused_total",
                 "writes refused because the group commit queue was full",
