@@ -199,6 +199,14 @@ class Dpsd:
         finally:
             conn.close()
 
+    def metrics(self):
+        """GET /metrics as {name with its labels: value}."""
+        r = self.call("GET", "/metrics")
+        assert r.status == 200, r
+        return {name: int(value) for name, value in
+                (line.rsplit(" ", 1) for line in r.raw.decode().splitlines()
+                 if line and not line.startswith("#"))}
+
     def token(self, key=None, policy=None):
         """A service token for dpsd's owner policy, or for policy signed with key."""
         return sas(self.host, key or self.key, skn=policy or self.policy)

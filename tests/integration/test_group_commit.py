@@ -25,17 +25,6 @@ def register(rid):
     return D.register(rid, token=D.device_token(rid, group_key=GROUP_KEY))
 
 
-def metrics():
-    r = D.call("GET", "/metrics")
-    assert r.status == 200, r
-    values = {}
-    for line in r.raw.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = int(value)
-    return values
-
-
 def test_metrics_page():
     conn = D.conn(timeout=30)
     conn.request("GET", "/metrics")
@@ -56,11 +45,11 @@ def test_concurrent_registrations_share_commits():
         "attestation": {"type": "symmetricKey",
                         "symmetricKey": {"primaryKey": GROUP_KEY, "secondaryKey": GROUP_KEY}}})
     assert r.status == 200, r
-    before = metrics()
+    before = D.metrics()
     ids = ["gc-dev-%03d" % i for i in range(N)]
     with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
         results = list(pool.map(register, ids))
-    after = metrics()
+    after = D.metrics()
     bad = [(rid, r) for rid, r in zip(ids, results) if r.status != 200]
     assert not bad, bad[:5]
     for rid, r in zip(ids, results):

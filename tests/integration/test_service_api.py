@@ -486,11 +486,8 @@ def test_commit_reruns():
     """With --check-commit-reruns on (this file's -reruns variant) every group commit
     transaction of the tests above ran twice, and they got the same answers; without
     it, none of them had to run again."""
-    r = D.call("GET", "/metrics")
-    assert r.status == 200, r
-    m = dict(line.rsplit(" ", 1) for line in r.raw.decode().splitlines()
-             if line and not line.startswith("#"))
-    commits, failures, reruns = (int(m["dpsd_store_%s_total" % k])
+    m = D.metrics()
+    commits, failures, reruns = (m["dpsd_store_%s_total" % k]
                                  for k in ("commits", "commit_failures", "batch_reruns"))
     print("  %d commits, %d failed, %d run twice" % (commits, failures, reruns))
     assert commits > 0 and failures == 0, m
