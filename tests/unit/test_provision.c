@@ -34,8 +34,9 @@ static char *token(const char *id, const char *key)
     return t;
 }
 
-static int do_register(const char *id, const char *tok, const char *body,
-                       struct provision_result *res)
+/* A registration request for id with SAS token tok (NULL: none) and body, on the test store. */
+static struct provision_request request_for(const char *id, const char *tok, const char *body,
+                                            const char *tracking_id)
 {
     struct provision_request req = {
         .id_scope = SCOPE,
@@ -44,9 +45,19 @@ static int do_register(const char *id, const char *tok, const char *body,
         .sas_len = tok ? strlen(tok) : 0,
         .body = body,
         .body_len = strlen(body),
-        .tracking_id = "00000000-0000-4000-8000-000000000001",
+        .tracking_id = tracking_id,
         .store = st,
     };
+
+    return req;
+}
+
+static int do_register(const char *id, const char *tok, const char *body,
+                       struct provision_result *res)
+{
+    struct provision_request req =
+        request_for(id, tok, body, "00000000-0000-4000-8000-000000000001");
+
     return provision_register(prov, &req, res);
 }
 
@@ -126,15 +137,8 @@ static void test_result_accessors(void)
 {
     struct provision_result res = {0};
     char *tok = token("dev-1", KEY), *bad = token("dev-1", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo=");
-    struct provision_request req = {
-        .id_scope = SCOPE,
-        .registration_id = "dev-1",
-        .sas_token = tok,
-        .sas_len = tok ? strlen(tok) : 0,
-        .body = "",
-        .tracking_id = "00000000-0000-4000-8000-000000000006",
-        .store = st,
-    };
+    struct provision_request req =
+        request_for("dev-1", tok, "", "00000000-0000-4000-8000-000000000006");
     json_t *a = NULL, *b = NULL, *parsed = NULL;
 
     ok(do_register("dev-1", tok, "{\"registrationId\":\"dev-1\"}", &res) == DPS_OK);
@@ -275,19 +279,12 @@ static void test_attempt_text(void)
     struct provision_result res = {0};
     char *tok = token("dev-1", KEY);
     char *bad = token("dev-1", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=");
-    struct provision_request req = {
-        .id_scope = SCOPE,
-        .registration_id = "dev-1",
-        .sas_token = tok,
-        .sas_len = tok ? strlen(tok) : 0,
-        .body = "{\"registrationId\":\"dev-1\",\"payload\":{\"b\":[1,\"\\u00e9\\n\"]}}",
-        .api_version = "2021-06-01",
-        .tracking_id = "00000000-0000-4000-8000-000000000003",
-        .store = st,
-    };
+    struct provision_request req = request_for(
+        "dev-1", tok, "{\"registrationId\":\"dev-1\",\"payload\":{\"b\":[1,\"\\u00e9\\n\"]}}",
+        "00000000-0000-4000-8000-000000000003");
     json_t *a = NULL, *t;
 
-    req.body_len = strlen(req.body);
+    req.api_version = "2021-06-01";
     ok(provision_register(prov, &req, &res) == DPS_OK && res.status == 200);
     provision_result_release(&res);
     a = newest_attempt("dev-1");
@@ -418,19 +415,12 @@ static void test_record_assigned(void)
                                              "substatus"};
     struct provision_result res = {0};
     char *tok = token("dev-tw", KEY);
-    struct provision_request req = {
-        .id_scope = SCOPE,
-        .registration_id = "dev-tw",
-        .sas_token = tok,
-        .sas_len = tok ? strlen(tok) : 0,
-        .body =
-            "{\"registrationId\":\"dev-tw\",\"payload\":{\"z\":[1.5,\"\\u00e9\\t\"],\"a\":null}}",
-        .tracking_id = "00000000-0000-4000-8000-000000000004",
-        .store = st,
-    };
+    struct provision_request req = request_for(
+        "dev-tw", tok,
+        "{\"registrationId\":\"dev-tw\",\"payload\":{\"z\":[1.5,\"\\u00e9\\t\"],\"a\":null}}",
+        "00000000-0000-4000-8000-000000000004");
     json_t *rec = NULL, *twin = NULL, *answer = NULL;
 
-    req.body_len = strlen(req.body);
     ok(put_enrollment("dev-tw",
                       ",\"capabilities\":{\"iotEdge\":true},\"initialTwin\":{\"tags\":"
                       "{\"k\":\"\\u00fc\\\"\"},\"properties\":{\"desired\":{\"x\":2}}}") == DPS_OK);
@@ -561,13 +551,8 @@ static void test_record_x509(void)
     char *pem = NULL, *group = NULL;
     json_t *g = NULL, *rec = NULL;
     struct store_put put = {.id = "grp-x", .attestation = "x509", .group_id = "grp-x"};
-    struct provision_request req = {
-        .id_scope = SCOPE,
-        .registration_id = "dev-x",
-        .body = "",
-        .tracking_id = "00000000-0000-4000-8000-000000000005",
-        .store = st,
-    };
+    struct provision_request req =
+        request_for("dev-x", NULL, "", "00000000-0000-4000-8000-000000000005");
 
     ok(pki_key_generate(PKI_KEY_P256, &root_key, NULL) == DPS_OK);
     ok(pki_key_generate(PKI_KEY_P256, &dev_key, NULL) == DPS_OK);
@@ -612,15 +597,8 @@ static int register_with_hubs(char **hubs, size_t n, char *status, size_t slen, 
     struct provision *p = NULL;
     struct provision_result res = {0};
     char *tok = token("dev-1", KEY);
-    struct provision_request req = {
-        .id_scope = SCOPE,
-        .registration_id = "dev-1",
-        .sas_token = tok,
-        .sas_len = tok ? strlen(tok) : 0,
-        .body = "",
-        .tracking_id = "00000000-0000-4000-8000-000000000002",
-        .store = st,
-    };
+    struct provision_request req =
+        request_for("dev-1", tok, "", "00000000-0000-4000-8000-000000000002");
     json_t *answer = NULL;
     const json_t *state;
     int rc = -1;
