@@ -291,6 +291,38 @@ end:
     committer_free(c);
 }
 
+/* rerun_all (--check-commit-reruns): every job runs twice, and every outcome stays. */
+static void test_rerun_all(void)
+{
+    struct committer *c = NULL;
+    struct committer_options opt = {.rerun_all = true};
+    struct committer_stats st;
+    struct job a = {.key = "again.a"},
+               b = {.key = "again.b", .fail_code = DPS_ERR_CONFLICT, .fail_before = true},
+               d = {.key = "again.c"};
+
+    reset();
+    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
+    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
+    ok_int(a.rc, DPS_OK);
+    ok_int(b.rc, DPS_ERR_CONFLICT);
+    ok_int(d.rc, DPS_OK);
+    committer_stats(c, &st);
+    /* the gate's batch and the jobs' batch: both ran twice */
+    ok_int(st.commits, 2);
+    ok_int(st.reruns, 2);
+    ok_int(st.failed_jobs, 1);
+    ok_int(a.runs, 2);
+    ok_int(b.runs, 2);
+    ok_int(d.runs, 2);
+    ok(setting_exists("again.a"));
+    ok(!setting_exists("again.b"));
+    ok(setting_exists("again.c"));
+end:
+    open_gate();
+    committer_free(c);
+}
+
 /* ---- registrations: a record and its attempt per job ---- */
 
 /*
@@ -794,6 +826,7 @@ int main(void)
     subtest("jobs from several threads share one batch", test_one_batch);
     subtest("a failing job fails only itself", test_failing_job);
     subtest("a job failing before it writes needs no second pass", test_failing_before_write);
+    subtest("with rerun_all every job runs twice, with the same outcome", test_rerun_all);
     subtest("registrations: updates, a group move, If-Match, a failure after writing",
             test_registration_batches);
     subtest("a batch the store rolled back fails as a whole", test_batch_rolled_back);
