@@ -281,9 +281,38 @@ out:
 }
 
 /*
+ * Creates the owner policy with key unless the store has one. Nodes that
+ * start together on a new shared store race here: the store lets exactly
+ * one create it, and the others find it when they read it again.
+ */
+static int create_owner_policy(struct store *s, const char *key, struct dps_error *err)
+{
+    struct store_policy in = {.name = DATADIR_OWNER_POLICY,
+                              .primary_key = (char *)key,
+                              .rights = STORE_RIGHT_SERVICE_CONFIG | STORE_RIGHT_ENROLLMENT_READ |
+                                        STORE_RIGHT_ENROLLMENT_WRITE |
+                                        STORE_RIGHT_REGISTRATION_READ |
+                                        STORE_RIGHT_REGISTRATION_WRITE |
+                                        STORE_RIGHT_DEVICE_CONNECT};
+    int rc;
+
+    /* a node already serving this store must see the new policy */
+    if ((rc = store_batch_begin(s, err)) != DPS_OK)
+        return rc;
+    rc = store_policy_create(s, &in, NULL, err);
+    if (rc == DPS_OK)
+        rc = store_generation_bump(s, STORE_GENERATION_POLICIES, err);
+    if (rc == DPS_OK)
+        return store_batch_commit(s, err);
+    store_batch_rollback(s);
+    return rc;
+}
+
+/*
  * Makes sure the store knows the ID scope and the owner policy: writes them
- * when the store is new, checks them when it is not (a shared store may
- * have been initialised by another node: then its values win).
+ * when the store is new, takes them when it is not (a shared store may
+ * have been initialised by another node, even one starting at this very
+ * moment: then its values win).
  *
  * id_scope, key: in: this directory's values; out: the store's (owned).
  */
@@ -298,11 +327,15 @@ static int sync_store(const char *dsn, char **id_scope, char **key, struct dps_e
         goto out;
     rc = store_setting_get(s, ID_SCOPE_SETTING, &scope, err);
     if (rc == DPS_ERR_NOT_FOUND) {
-        if ((rc = store_setting_put(s, ID_SCOPE_SETTING, *id_scope, err)) != DPS_OK)
+        rc = store_setting_create(s, ID_SCOPE_SETTING, *id_scope, err);
+        if (rc == DPS_ERR_CONFLICT) /* another node set it since the read */
+            rc = store_setting_get(s, ID_SCOPE_SETTING, &scope, err);
+        if (rc != DPS_OK)
             goto out;
     } else if (rc != DPS_OK) {
         goto out;
-    } else if (strcmp(scope, *id_scope) != 0) {
+    }
+    if (scope && strcmp(scope, *id_scope) != 0) {
         log_msg(LOG_WARNING,
                 "the store's ID scope '%s' differs from this directory's '%s': "
                 "using the store's",
@@ -313,23 +346,11 @@ static int sync_store(const char *dsn, char **id_scope, char **key, struct dps_e
     }
     rc = store_policy_get(s, DATADIR_OWNER_POLICY, &pol, err);
     if (rc == DPS_ERR_NOT_FOUND) {
-        struct store_policy in = {.name = DATADIR_OWNER_POLICY,
-                                  .primary_key = *key,
-                                  .rights =
-                                      STORE_RIGHT_SERVICE_CONFIG | STORE_RIGHT_ENROLLMENT_READ |
-                                      STORE_RIGHT_ENROLLMENT_WRITE | STORE_RIGHT_REGISTRATION_READ |
-                                      STORE_RIGHT_REGISTRATION_WRITE | STORE_RIGHT_DEVICE_CONNECT};
-        /* a node already serving this store must see the new policy */
-        if ((rc = store_batch_begin(s, err)) == DPS_OK) {
-            rc = store_policy_put(s, &in, NULL, err);
-            if (rc == DPS_OK)
-                rc = store_generation_bump(s, STORE_GENERATION_POLICIES, err);
-            if (rc == DPS_OK)
-                rc = store_batch_commit(s, err);
-            else
-                store_batch_rollback(s);
-        }
-    } else if (rc == DPS_OK && strcmp(pol.primary_key, *key) != 0) {
+        rc = create_owner_policy(s, *key, err);
+        if (rc == DPS_ERR_CONFLICT) /* another node created it since the read */
+            rc = store_policy_get(s, DATADIR_OWNER_POLICY, &pol, err);
+    }
+    if (rc == DPS_OK && pol.primary_key && strcmp(pol.primary_key, *key) != 0) {
         /* The store is authoritative: a key rotated through the API wins. */
         OPENSSL_cleanse(*key, strlen(*key));
         free(*key);

@@ -73,13 +73,16 @@ struct store_ops {
 
     int (*policy_get)(struct store *s, const char *name, struct store_policy *out,
                       struct dps_error *err);
-    int (*policy_put)(struct store *s, const struct store_policy *in, struct store_policy *out,
-                      struct dps_error *err);
+    /* create_only: DPS_ERR_CONFLICT, nothing written, when the policy exists. */
+    int (*policy_put)(struct store *s, const struct store_policy *in, bool create_only,
+                      struct store_policy *out, struct dps_error *err);
     int (*policy_delete)(struct store *s, const char *name, struct dps_error *err);
     int (*policy_list)(struct store *s, struct store_policy_list *out, struct dps_error *err);
 
     int (*setting_get)(struct store *s, const char *key, char **out, struct dps_error *err);
-    int (*setting_put)(struct store *s, const char *key, const char *value, struct dps_error *err);
+    /* create_only: DPS_ERR_CONFLICT, nothing written, when the setting exists. */
+    int (*setting_put)(struct store *s, const char *key, const char *value, bool create_only,
+                       struct dps_error *err);
 
     int (*audit_append)(struct store *s, const struct store_audit_in *in, int64_t *id_out,
                         struct dps_error *err);

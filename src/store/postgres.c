@@ -136,10 +136,12 @@ enum misc_stmt {
     ST_ATTEMPT_LIST_REG_FAILED,
     ST_POLICY_GET,
     ST_POLICY_PUT,
+    ST_POLICY_CREATE,
     ST_POLICY_DELETE,
     ST_POLICY_LIST,
     ST_SETTING_GET,
     ST_SETTING_PUT,
+    ST_SETTING_CREATE,
     ST_AUDIT_APPEND,
     ST_AUDIT_LIST,
     ST_COUNT_OF_MISC,
@@ -177,6 +179,11 @@ static const struct {
                        " etag = EXCLUDED.etag, updated_ms = EXCLUDED.updated_ms"
                        " RETURNING name, created_ms, updated_ms",
                        6},
+    /* Only creates: no row back when the policy exists. */
+    [ST_POLICY_CREATE] = {"INSERT INTO policies (key, " SCHEMA_POLICY_COLUMNS ")"
+                          " VALUES ($1, $2, $3, $4, $5::bigint, $6, " NOW_MS ", " NOW_MS ")"
+                          " ON CONFLICT (key) DO NOTHING RETURNING name, created_ms, updated_ms",
+                          6},
     [ST_POLICY_DELETE] = {"DELETE FROM policies WHERE key = $1", 1},
     [ST_POLICY_LIST] = {"SELECT " SCHEMA_POLICY_COLUMNS
                         " FROM policies ORDER BY key LIMIT $1::bigint",
@@ -185,6 +192,9 @@ static const struct {
     [ST_SETTING_PUT] = {"INSERT INTO settings (key, value) VALUES ($1, $2)"
                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                         2},
+    [ST_SETTING_CREATE] = {"INSERT INTO settings (key, value) VALUES ($1, $2)"
+                           " ON CONFLICT (key) DO NOTHING",
+                           2},
     [ST_AUDIT_APPEND] = {"INSERT INTO audit (time_ms, actor, action, kind, object_id,"
                          " tracking_id, outcome)"
                          " VALUES (" NOW_MS ", $1, $2, $3, $4, $5, $6) RETURNING id",
@@ -1020,8 +1030,8 @@ static int pg_policy_get(struct store *s, const char *name, struct store_policy 
     return rc;
 }
 
-static int pg_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
-                         struct dps_error *err)
+static int pg_policy_put(struct store *s, const struct store_policy *in, bool create_only,
+                         struct store_policy *out, struct dps_error *err)
 {
     struct pg_store *q = to_pg(s);
     char key[STORE_ID_MAX + 1], rights[24], etag[STORE_ETAG_SIZE];
@@ -1040,9 +1050,12 @@ static int pg_policy_put(struct store *s, const struct store_policy *in, struct 
     store_etag_new(STORE_ENROLLMENT, etag);
     if ((rc = op_begin(q, err)))
         return rc;
-    res = run_misc(q, ST_POLICY_PUT, params, "write a policy", err);
+    res = run_misc(q, create_only ? ST_POLICY_CREATE : ST_POLICY_PUT, params, "write a policy",
+                   err);
     if (!res) {
         rc = DPS_ERR_STORE;
+    } else if (PQntuples(res) == 0) {
+        rc = dps_error_set(err, DPS_ERR_CONFLICT, "policy '%s' exists", in->name);
     } else {
         schema_policy_written(in, PQgetvalue(res, 0, 0), etag, value_int(res, 0, 1),
                               value_int(res, 0, 2), &p);
@@ -1125,7 +1138,7 @@ static int pg_setting_get(struct store *s, const char *key, char **out, struct d
     return rc;
 }
 
-static int pg_setting_put(struct store *s, const char *key, const char *value,
+static int pg_setting_put(struct store *s, const char *key, const char *value, bool create_only,
                           struct dps_error *err)
 {
     struct pg_store *q = to_pg(s);
@@ -1135,9 +1148,12 @@ static int pg_setting_put(struct store *s, const char *key, const char *value,
 
     if ((rc = op_begin(q, err)))
         return rc;
-    res = run_misc(q, ST_SETTING_PUT, params, "write a setting", err);
+    res = run_misc(q, create_only ? ST_SETTING_CREATE : ST_SETTING_PUT, params, "write a setting",
+                   err);
     if (!res)
         rc = DPS_ERR_STORE;
+    else if (create_only && strcmp(PQcmdTuples(res), "0") == 0)
+        rc = dps_error_set(err, DPS_ERR_CONFLICT, "setting '%s' is set", key);
     PQclear(res);
     return op_end(q, rc, err);
 }

@@ -116,6 +116,7 @@ enum misc_stmt {
     ST_POLICY_LIST,
     ST_SETTING_GET,
     ST_SETTING_PUT,
+    ST_SETTING_CREATE,
     ST_AUDIT_APPEND,
     ST_AUDIT_LIST,
     ST_COUNT_OF_MISC,
@@ -147,6 +148,7 @@ static const char *const misc_sql[ST_COUNT_OF_MISC] = {
     [ST_POLICY_LIST] = "SELECT " SCHEMA_POLICY_COLUMNS " FROM policies ORDER BY name LIMIT ?1",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_PUT] = "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+    [ST_SETTING_CREATE] = "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
     [ST_AUDIT_APPEND] = "INSERT INTO audit (time_ms, actor, action, kind, object_id,"
                         " tracking_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_AUDIT_LIST] = "SELECT " SCHEMA_AUDIT_COLUMNS " FROM audit WHERE id < ?1"
@@ -1047,8 +1049,8 @@ static int sq_policy_get(struct store *s, const char *name, struct store_policy 
     return rc;
 }
 
-static int sq_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
-                         struct dps_error *err)
+static int sq_policy_put(struct store *s, const struct store_policy *in, bool create_only,
+                         struct store_policy *out, struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
     struct store_policy old = {0};
@@ -1063,7 +1065,10 @@ static int sq_policy_put(struct store *s, const struct store_policy *in, struct 
     if (rc)
         return rc;
     rc = sq_policy_get(s, in->name, &old, &get_err);
-    if (rc == DPS_OK) {
+    if (rc == DPS_OK && create_only) {
+        rc = dps_error_set(err, DPS_ERR_CONFLICT, "policy '%s' exists", in->name);
+        goto out;
+    } else if (rc == DPS_OK) {
         created = old.created_ms;
         name = old.name;
     } else if (rc != DPS_ERR_NOT_FOUND) {
@@ -1167,18 +1172,21 @@ static int sq_setting_get(struct store *s, const char *key, char **out, struct d
     return rc;
 }
 
-static int sq_setting_put(struct store *s, const char *key, const char *value,
+static int sq_setting_put(struct store *s, const char *key, const char *value, bool create_only,
                           struct dps_error *err)
 {
     struct sqlite_store *q = to_sqlite(s);
     sqlite3_stmt *st;
-    int rc = write_stmt(q, ST_SETTING_PUT, &st, err);
+    int rc = write_stmt(q, create_only ? ST_SETTING_CREATE : ST_SETTING_PUT, &st, err);
 
     if (rc)
         return rc;
     bind_text(st, 1, key);
     bind_text(st, 2, value);
-    return step_done(q, st, "write a setting", NULL, err);
+    rc = step_done(q, st, "write a setting", NULL, err);
+    if (rc == DPS_OK && create_only && sqlite3_changes(q->db) == 0)
+        rc = dps_error_set(err, DPS_ERR_CONFLICT, "setting '%s' is set", key);
+    return rc;
 }
 
 /* --- audit ---------------------------------------------------------------------------------- */

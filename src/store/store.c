@@ -439,8 +439,8 @@ int store_policy_get(struct store *s, const char *name, struct store_policy *out
     return s->ops->policy_get(s, name, out, err);
 }
 
-int store_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
-                     struct dps_error *err)
+static int policy_write(struct store *s, const struct store_policy *in, bool create_only,
+                        struct store_policy *out, struct dps_error *err)
 {
     int rc;
 
@@ -449,7 +449,19 @@ int store_policy_put(struct store *s, const struct store_policy *in, struct stor
         (rc = check_text("primaryKey", in->primary_key, true, err)) ||
         (rc = check_text("secondaryKey", in->secondary_key, false, err)))
         return rc;
-    return s->ops->policy_put(s, in, out, err);
+    return s->ops->policy_put(s, in, create_only, out, err);
+}
+
+int store_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
+                     struct dps_error *err)
+{
+    return policy_write(s, in, false, out, err);
+}
+
+int store_policy_create(struct store *s, const struct store_policy *in, struct store_policy *out,
+                        struct dps_error *err)
+{
+    return policy_write(s, in, true, out, err);
 }
 
 int store_policy_delete(struct store *s, const char *name, struct dps_error *err)
@@ -511,14 +523,26 @@ int store_setting_get(struct store *s, const char *key, char **out, struct dps_e
     return s->ops->setting_get(s, key, out, err);
 }
 
-int store_setting_put(struct store *s, const char *key, const char *value, struct dps_error *err)
+static int setting_write(struct store *s, const char *key, const char *value, bool create_only,
+                         struct dps_error *err)
 {
     int rc;
 
     assert(s);
     if ((rc = check_id("setting", key, err)) || (rc = check_text("value", value, true, err)))
         return rc;
-    return s->ops->setting_put(s, key, value, err);
+    return s->ops->setting_put(s, key, value, create_only, err);
+}
+
+int store_setting_put(struct store *s, const char *key, const char *value, struct dps_error *err)
+{
+    return setting_write(s, key, value, false, err);
+}
+
+int store_setting_create(struct store *s, const char *key, const char *value,
+                         struct dps_error *err)
+{
+    return setting_write(s, key, value, true, err);
 }
 
 /* --- generations --------------------------------------------------------------------------- */

@@ -376,6 +376,9 @@ void store_policy_list_release(struct store_policy_list *list);
  *   primary_key required, secondary_key may be NULL; etag/times of in are
  *   ignored. out may be NULL.
  *   Returns DPS_OK, DPS_ERR_INVAL, DPS_ERR_STORE.
+ * store_policy_create: as store_policy_put, but only creates: when a policy
+ *   of that name exists (written by anyone, up to the moment of the write)
+ *   it changes nothing and returns DPS_ERR_CONFLICT.
  * store_policy_delete: Returns DPS_OK, DPS_ERR_NOT_FOUND, DPS_ERR_INVAL, DPS_ERR_STORE.
  * store_policy_list: every policy in name order, at most STORE_PAGE_MAX.
  *   Returns DPS_OK, DPS_ERR_STORE.
@@ -384,6 +387,8 @@ int store_policy_get(struct store *s, const char *name, struct store_policy *out
                      struct dps_error *err);
 int store_policy_put(struct store *s, const struct store_policy *in, struct store_policy *out,
                      struct dps_error *err);
+int store_policy_create(struct store *s, const struct store_policy *in, struct store_policy *out,
+                        struct dps_error *err);
 int store_policy_delete(struct store *s, const char *name, struct dps_error *err);
 int store_policy_list(struct store *s, struct store_policy_list *out, struct dps_error *err);
 
@@ -394,9 +399,15 @@ int store_policy_list(struct store *s, struct store_policy_list *out, struct dps
  *   Returns DPS_OK, DPS_ERR_NOT_FOUND, DPS_ERR_INVAL, DPS_ERR_STORE.
  * store_setting_put: creates or replaces.
  *   Returns DPS_OK, DPS_ERR_INVAL, DPS_ERR_STORE.
+ * store_setting_create: only creates: when the key is set (by anyone, up to
+ *   the moment of the write) it changes nothing and returns DPS_ERR_CONFLICT.
+ *   Nodes that start together on one store agree through it: exactly one
+ *   creates, the others read what that one wrote.
  */
 int store_setting_get(struct store *s, const char *key, char **out, struct dps_error *err);
 int store_setting_put(struct store *s, const char *key, const char *value, struct dps_error *err);
+int store_setting_create(struct store *s, const char *key, const char *value,
+                         struct dps_error *err);
 
 /*
  * Generations: settings rows whose value changes on every write of a family

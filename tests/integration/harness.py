@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -306,6 +307,33 @@ class Dpsd:
                 "primary": {"certificate": pem}}}}})
         assert r.status == 200, r
         return r.json
+
+
+def start_together(base, names, **kw):
+    """One Dpsd(base, name, **kw) per name, all started at the same moment (a thread
+    each), as the nodes of one service that come up together. Returns them in the order
+    of names; when one fails to start, stops the others and raises its error."""
+    nodes, errors = [None] * len(names), []
+    go = threading.Barrier(len(names))
+
+    def start(i):
+        go.wait()
+        try:
+            nodes[i] = Dpsd(base, names[i], **kw)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(names))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for d in nodes:
+            if d:
+                d.stop()
+        raise errors[0]
+    return nodes
 
 
 def error_of(r, status, *words):

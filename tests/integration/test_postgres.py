@@ -13,7 +13,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRC, Dpsd, Runner, scratch  # noqa: E402
+from harness import SRC, Dpsd, Runner, scratch, start_together  # noqa: E402
 
 BASE = scratch("test_postgres")
 # The server runs as the postgres user when the test runs as root: it must reach its directory.
@@ -34,6 +34,7 @@ def register(d, rid):
 
 
 A = B = None
+CONNINFO = None  # the test server's, for its "postgres" database
 
 
 def test_nodes_share_identity():
@@ -42,6 +43,28 @@ def test_nodes_share_identity():
     assert A.key == B.key
     status, body = B.service("GET", "/enrollmentGroups/none")
     assert status == 404, (status, body)
+
+
+def test_nodes_started_together_agree():
+    # Nodes that come up at the same moment on a new database all take the ID scope and
+    # owner key of the one that created them first, and the store holds that key.
+    for rep in range(3):
+        db = "together%d" % rep
+        made = subprocess.run(["psql", CONNINFO, "-qc", "CREATE DATABASE " + db],
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        store = "postgres:" + CONNINFO.replace("dbname=postgres", "dbname=" + db)
+        nodes = start_together(BASE, ["t%d-%d" % (rep, i) for i in range(4)], store=store,
+                               hubs=(HUB,))
+        try:
+            assert len({d.scope for d in nodes}) == 1, [d.scope for d in nodes]
+            assert len({d.key for d in nodes}) == 1, [d.key for d in nodes]
+            for d in nodes:  # authorised (404, not 401) by the key the store holds
+                status, body = d.service("GET", "/enrollmentGroups/none")
+                assert status == 404, (d.name, status, body)
+        finally:
+            for d in nodes:
+                d.stop()
 
 
 def test_group_written_on_one_read_on_the_other():
@@ -95,14 +118,16 @@ def test_registration_through_one_visible_on_the_other():
 
 
 def main():
-    global A, B
+    global A, B, CONNINFO
     started = pg("start", PG_DIR, str(os.getpid()))
     if started.returncode != 0:
         print("the PostgreSQL test server did not start (run 'make deps' to install the "
               "server binaries):\n" + started.stderr, file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
-    store = "postgres:" + started.stdout.strip()
+    CONNINFO = started.stdout.strip()
+    assert "dbname=postgres" in CONNINFO, CONNINFO
+    store = "postgres:" + CONNINFO
     run = Runner()
     try:
         A = Dpsd(BASE, "a", store=store, hubs=(HUB,))

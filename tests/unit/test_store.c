@@ -1225,6 +1225,22 @@ static void test_policies(void)
     in.primary_key = NULL;
     ok_int(store_policy_put(s, &in, NULL, &err), DPS_ERR_INVAL);
     ok(strstr(err.msg, "'primaryKey'"));
+
+    /* create: a new name is created, an existing one (in any case) is left as it is */
+    in.name = "Creator";
+    in.primary_key = "Zmlyc3Q=";
+    store_policy_release(&p);
+    ok_int(store_policy_create(s, &in, &p, &err), DPS_OK);
+    ok_str(p.name, "Creator");
+    ok_str(p.primary_key, "Zmlyc3Q=");
+    in.name = "creator";
+    in.primary_key = "c2Vjb25k";
+    ok_int(store_policy_create(s, &in, NULL, &err), DPS_ERR_CONFLICT);
+    ok(strstr(err.msg, "'creator' exists"));
+    store_policy_release(&q);
+    ok_int(store_policy_get(s, "creator", &q, &err), DPS_OK);
+    ok_str(q.primary_key, "Zmlyc3Q=");
+    ok_str(q.etag, p.etag);
 end:
     store_policy_release(&p);
     store_policy_release(&q);
@@ -1246,8 +1262,103 @@ static void test_settings(void)
     ok_int(store_setting_get(s, "idScope", &v, &err), DPS_OK);
     ok_str(v, "0ne2");
     ok_int(store_setting_put(s, "idScope", NULL, &err), DPS_ERR_INVAL);
+    free(v);
+    v = NULL;
+
+    /* create: the first value stays */
+    ok_int(store_setting_create(s, "idScope", "0ne3", &err), DPS_ERR_CONFLICT);
+    ok(strstr(err.msg, "'idScope'"));
+    ok_int(store_setting_create(s, "owner", "first", &err), DPS_OK);
+    ok_int(store_setting_create(s, "owner", "second", &err), DPS_ERR_CONFLICT);
+    ok_int(store_setting_get(s, "idScope", &v, &err), DPS_OK);
+    ok_str(v, "0ne2");
+    free(v);
+    v = NULL;
+    ok_int(store_setting_get(s, "owner", &v, &err), DPS_OK);
+    ok_str(v, "first");
+    ok_int(store_setting_create(s, "owner", NULL, &err), DPS_ERR_INVAL);
 end:
     free(v);
+    store_close(s);
+}
+
+#define CREATORS 4
+
+struct creator {
+    pthread_barrier_t *go;
+    char value[16];
+    int setting_rc, policy_rc;
+};
+
+/* One node's start on a fresh shared store: create the ID scope and the owner policy. */
+static void *creator_main(void *arg)
+{
+    struct creator *c = arg;
+    struct store_policy in = {.name = "owner", .primary_key = c->value, .rights = 1};
+    struct dps_error err = {0};
+    struct store *s = NULL;
+
+    c->setting_rc = c->policy_rc = -1;
+    if (store_open(dsn, &s, &err) != DPS_OK) {
+        fprintf(stderr, "  open: %s\n", err.msg);
+        pthread_barrier_wait(c->go);
+        return NULL;
+    }
+    pthread_barrier_wait(c->go);
+    c->setting_rc = store_setting_create(s, "idScope", c->value, &err);
+    c->policy_rc = store_policy_create(s, &in, NULL, &err);
+    store_close(s);
+    return NULL;
+}
+
+/* Of the nodes that create one value at the same moment, exactly one wins; all read its value. */
+static void test_concurrent_create(void)
+{
+    struct store *s = NULL;
+    struct store_policy pol = {0};
+    struct dps_error err = {0};
+    struct creator cs[CREATORS];
+    pthread_barrier_t go;
+    pthread_t th[CREATORS];
+    int started = 0, settings_won = -1, policies_won = -1;
+    char *scope = NULL;
+
+    s = open_fresh("ccreate");
+    ok(s);
+    ok(pthread_barrier_init(&go, NULL, CREATORS) == 0);
+    for (; started < CREATORS; started++) {
+        cs[started].go = &go;
+        snprintf(cs[started].value, sizeof(cs[started].value), "dmFs%d", started);
+        ok(pthread_create(&th[started], NULL, creator_main, &cs[started]) == 0);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    started = 0;
+    for (int i = 0; i < CREATORS; i++) {
+        if (cs[i].setting_rc == DPS_OK) {
+            ok_int(settings_won, -1);
+            settings_won = i;
+        } else {
+            ok_int(cs[i].setting_rc, DPS_ERR_CONFLICT);
+        }
+        if (cs[i].policy_rc == DPS_OK) {
+            ok_int(policies_won, -1);
+            policies_won = i;
+        } else {
+            ok_int(cs[i].policy_rc, DPS_ERR_CONFLICT);
+        }
+    }
+    ok(settings_won >= 0 && policies_won >= 0);
+    ok_int(store_setting_get(s, "idScope", &scope, &err), DPS_OK);
+    ok_str(scope, cs[settings_won].value);
+    ok_int(store_policy_get(s, "owner", &pol, &err), DPS_OK);
+    ok_str(pol.primary_key, cs[policies_won].value);
+end:
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    store_policy_release(&pol);
+    free(scope);
     store_close(s);
 }
 
@@ -1419,6 +1530,7 @@ int main(void)
         subtest("reads from one snapshot", test_read);
         subtest("policies", test_policies);
         subtest("settings", test_settings);
+        subtest("concurrent creates of one setting and one policy", test_concurrent_create);
         subtest("ca certificates", test_ca_certs);
         subtest("audit", test_audit);
     }
