@@ -22,7 +22,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -98,6 +100,7 @@ struct server {
     struct mqtt_service *mqtt; /* NULL: MQTT is not served */
     char mqtt_address[300];
     bool mqtt_bound; /* the MQTT port is served (not only WebSocket) */
+    int claims[2];   /* claim_address() of the HTTPS and the MQTT address, or -1 */
     struct worker *workers;
     size_t nworkers;
 };
@@ -922,6 +925,72 @@ out:
     return rc;
 }
 
+/*
+ * Takes the address the probe socket is bound to for this process: an
+ * abstract unix socket named after it, which the kernel lets one process of
+ * this network namespace bind at a time and frees when that process exits,
+ * however it exits. The probe (bound without SO_REUSEPORT) finds an address
+ * in use; two dpsd starting at the same moment could both pass it before
+ * either had its SO_REUSEPORT listeners, and then share the port without a
+ * word. The claim, taken while the probe still holds the address, stops the
+ * second.
+ */
+static int claim_address(int probe, const char *host, int *fd_out, struct dps_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    char addr[INET6_ADDRSTRLEN] = "";
+    int port = 0, n, fd;
+
+    if (getsockname(probe, (struct sockaddr *)&ss, &sl) != 0)
+        return dps_error_set(err, DPS_ERR_IO, "cannot read the address of '%s': %s", host,
+                             strerror(errno));
+    if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    /* sun_path[0] stays 0: the abstract namespace, no file */
+    n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "dpsd/tcp/[%s]:%d", addr, port);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dps_error_set(err, DPS_ERR_IO, "cannot create a socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                                     (size_t)n)) != 0) {
+        int e = errno;
+
+        close(fd);
+        if (e == EADDRINUSE)
+            return dps_error_set(err, DPS_ERR_IO,
+                                 "cannot listen on '%s:%d': another dpsd is starting on it", host,
+                                 port);
+        return dps_error_set(err, DPS_ERR_IO, "cannot claim '%s:%d': %s", host, port,
+                             strerror(e));
+    }
+    *fd_out = fd;
+    return DPS_OK;
+}
+
+/*
+ * Makes sure host:*port is free and keeps it for this process (*claim_fd,
+ * see claim_address()) before the workers bind it with SO_REUSEPORT, which
+ * would otherwise share it with another process of the same user without a
+ * word. Port 0 becomes the port the kernel chose.
+ */
+static int reserve_address(const char *host, int *port, int *claim_fd, struct dps_error *err)
+{
+    int probe = -1, rc;
+
+    if ((rc = bind_listener(host, *port, false, &probe, port, err)) != DPS_OK)
+        return rc;
+    rc = claim_address(probe, host, claim_fd, err);
+    close(probe);
+    return rc;
+}
+
 static void enable_threads(void)
 {
     /* Makes every event_base lockable and wakeable from other threads (worker_call). */
@@ -933,7 +1002,7 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
 {
     struct server *srv = xcalloc(1, sizeof(*srv));
     char host[256];
-    int port, probe = -1, rc;
+    int port, rc;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
 
     pthread_once(&once, enable_threads);
@@ -944,6 +1013,7 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
     srv->limits = http_default_limits;
     srv->limits.max_body = (size_t)cfg->max_body;
     clock_gettime(CLOCK_MONOTONIC, &srv->started);
+    srv->claims[0] = srv->claims[1] = -1;
     srv->nworkers = (size_t)cfg->workers;
     srv->workers = xcalloc(srv->nworkers, sizeof(*srv->workers));
     for (size_t i = 0; i < srv->nworkers; i++)
@@ -951,14 +1021,8 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
 
     if ((rc = config_split_listen(cfg->https_listen, host, sizeof(host), &port, err)) != DPS_OK)
         goto fail;
-    /*
-     * SO_REUSEPORT would let us share a port with another process of the
-     * same user without a word: bind once without it to find out whether
-     * the port is free (and which port 0 means).
-     */
-    if ((rc = bind_listener(host, port, false, &probe, &port, err)) != DPS_OK)
+    if ((rc = reserve_address(host, &port, &srv->claims[0], err)) != DPS_OK)
         goto fail;
-    close(probe);
     for (size_t i = 0; i < srv->nworkers; i++) {
         struct worker *w = &srv->workers[i];
         w->srv = srv;
@@ -1061,6 +1125,9 @@ void server_free(struct server *srv)
             event_base_free(w->base);
     }
     free(srv->workers);
+    for (size_t i = 0; i < ARRAY_SIZE(srv->claims); i++)
+        if (srv->claims[i] >= 0)
+            close(srv->claims[i]);
     free(srv);
 }
 
@@ -1072,15 +1139,13 @@ const char *server_https_address(const struct server *srv)
 int server_serve_mqtt(struct server *srv, struct mqtt_service *svc, struct dps_error *err)
 {
     char host[256];
-    int port, probe = -1, rc;
+    int port, rc;
 
     srv->mqtt = svc;
     if ((rc = config_split_listen(srv->cfg->mqtt_listen, host, sizeof(host), &port, err)) != DPS_OK)
         return rc;
-    /* As for HTTPS: find out whether the port is free before SO_REUSEPORT could share it. */
-    if ((rc = bind_listener(host, port, false, &probe, &port, err)) != DPS_OK)
+    if ((rc = reserve_address(host, &port, &srv->claims[1], err)) != DPS_OK)
         return rc;
-    close(probe);
     for (size_t i = 0; i < srv->nworkers; i++) {
         struct worker *w = &srv->workers[i];
         if ((rc = bind_listener(host, port, true, &w->mqtt_fd, &port, err)) != DPS_OK)

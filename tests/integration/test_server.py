@@ -389,6 +389,54 @@ def test_port_in_use():
     assert "cannot listen on '127.0.0.1:%d'" % port in err and "in use" in err, err
 
 
+def test_address_claimed_by_another_process():
+    # A dpsd that has probed an address holds an abstract unix socket named after it
+    # until it exits; another dpsd that got past its own probe at the same moment finds
+    # the claim and refuses to share the port through SO_REUSEPORT.
+    port = free_port()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as claim:
+        claim.bind("\0dpsd/tcp/[127.0.0.1]:%d" % port)
+        code, err = run_fail(["--data-dir", os.path.join(BASE, "claimed"),
+                              "--https-listen", "127.0.0.1:%d" % port])
+    assert code != 0
+    assert ("cannot listen on '127.0.0.1:%d': another dpsd is starting on it" % port) in err, err
+    # once the claim is gone, the address is served
+    d = start("claimed", data_dir=os.path.join(BASE, "claimed"), port=port)
+    try:
+        with open("/proc/net/unix") as f:
+            assert "@dpsd/tcp/[127.0.0.1]:%d\n" % port in f.read()
+    finally:
+        d.stop()
+
+
+def test_same_port_started_together():
+    # Four dpsd started at the same moment on one port: one serves it, the others exit.
+    port = free_port()
+    procs = []
+    try:
+        for i in range(4):
+            procs.append(subprocess.Popen(
+                [DPSD, "--data-dir", os.path.join(BASE, "together-%d" % i),
+                 "--https-listen", "127.0.0.1:%d" % port, "--mqtt-listen", "127.0.0.1:0"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        deadline = time.time() + 20
+        while time.time() < deadline and sum(p.poll() is not None for p in procs) < 3:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a second survivor would have bound by now
+        alive = [p for p in procs if p.poll() is None]
+        assert len(alive) == 1, [p.returncode for p in procs]
+        for p in procs:
+            if p is not alive[0]:
+                err = p.stderr.read()
+                assert "cannot listen on '127.0.0.1:%d'" % port in err, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+            p.wait(timeout=30)
+            p.stderr.close()
+
+
 def test_unknown_flag():
     code, err = run_fail(["--data-dir", os.path.join(BASE, "x"), "--frobnicate", "1"])
     assert code != 0
@@ -507,7 +555,8 @@ def main_():
                      test_not_found_and_method, test_oversized_body, test_malformed_request,
                      test_secrets_not_logged, test_restart_keeps_identity,
                      test_missing_parents_created, test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
-                     test_port_in_use, test_unknown_flag, test_bad_config_line,
+                     test_port_in_use, test_address_claimed_by_another_process,
+                     test_same_port_started_together, test_unknown_flag, test_bad_config_line,
                      test_corrupt_data_dir, test_interrupted_init_is_redone,
                      test_tls_override_and_json_log, test_help,
                      test_store_private_in_open_dir])
