@@ -289,11 +289,10 @@ static int create_owner_policy(struct store *s, const char *key, struct dps_erro
 {
     struct store_policy in = {.name = DATADIR_OWNER_POLICY,
                               .primary_key = (char *)key,
-                              .rights = STORE_RIGHT_SERVICE_CONFIG | STORE_RIGHT_ENROLLMENT_READ |
-                                        STORE_RIGHT_ENROLLMENT_WRITE |
-                                        STORE_RIGHT_REGISTRATION_READ |
-                                        STORE_RIGHT_REGISTRATION_WRITE |
-                                        STORE_RIGHT_DEVICE_CONNECT};
+                              .rights =
+                                  STORE_RIGHT_SERVICE_CONFIG | STORE_RIGHT_ENROLLMENT_READ |
+                                  STORE_RIGHT_ENROLLMENT_WRITE | STORE_RIGHT_REGISTRATION_READ |
+                                  STORE_RIGHT_REGISTRATION_WRITE | STORE_RIGHT_DEVICE_CONNECT};
     int rc;
 
     /* a node already serving this store must see the new policy */

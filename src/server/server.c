@@ -933,7 +933,7 @@ out:
  * in use; two dpsd starting at the same moment could both pass it before
  * either had its SO_REUSEPORT listeners, and then share the port without a
  * word. The claim, taken while the probe still holds the address, stops the
- * second.
+ * second. Where unix sockets are not allowed, dpsd goes on without it.
  */
 static int claim_address(int probe, const char *host, int *fd_out, struct dps_error *err)
 {
@@ -956,21 +956,23 @@ static int claim_address(int probe, const char *host, int *fd_out, struct dps_er
     /* sun_path[0] stays 0: the abstract namespace, no file */
     n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "dpsd/tcp/[%s]:%d", addr, port);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return dps_error_set(err, DPS_ERR_IO, "cannot create a socket: %s", strerror(errno));
-    if (bind(fd, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                                                     (size_t)n)) != 0) {
-        int e = errno;
-
-        close(fd);
-        if (e == EADDRINUSE)
-            return dps_error_set(err, DPS_ERR_IO,
-                                 "cannot listen on '%s:%d': another dpsd is starting on it", host,
-                                 port);
-        return dps_error_set(err, DPS_ERR_IO, "cannot claim '%s:%d': %s", host, port,
-                             strerror(e));
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&un,
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0) {
+        *fd_out = fd;
+        return DPS_OK;
     }
-    *fd_out = fd;
+    if (errno == EADDRINUSE) {
+        close(fd);
+        return dps_error_set(err, DPS_ERR_IO,
+                             "cannot listen on '%s:%d': another dpsd is starting on it", host,
+                             port);
+    }
+    log_msg(LOG_WARNING,
+            "cannot claim '%s:%d' for this process (%s): a dpsd starting at the same moment on "
+            "it would not be stopped",
+            host, port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
     return DPS_OK;
 }
 

@@ -1050,8 +1050,8 @@ static int pg_policy_put(struct store *s, const struct store_policy *in, bool cr
     store_etag_new(STORE_ENROLLMENT, etag);
     if ((rc = op_begin(q, err)))
         return rc;
-    res = run_misc(q, create_only ? ST_POLICY_CREATE : ST_POLICY_PUT, params, "write a policy",
-                   err);
+    res =
+        run_misc(q, create_only ? ST_POLICY_CREATE : ST_POLICY_PUT, params, "write a policy", err);
     if (!res) {
         rc = DPS_ERR_STORE;
     } else if (PQntuples(res) == 0) {

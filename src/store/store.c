@@ -539,8 +539,7 @@ int store_setting_put(struct store *s, const char *key, const char *value, struc
     return setting_write(s, key, value, false, err);
 }
 
-int store_setting_create(struct store *s, const char *key, const char *value,
-                         struct dps_error *err)
+int store_setting_create(struct store *s, const char *key, const char *value, struct dps_error *err)
 {
     return setting_write(s, key, value, true, err);
 }
