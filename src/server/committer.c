@@ -305,7 +305,10 @@ int committer_new(const char *dsn, const struct committer_options *opt, struct c
         c->opt.queue_max = COMMITTER_QUEUE_DEFAULT;
     if (!c->opt.post)
         c->opt.post = post_worker;
-    if ((rc = store_open(dsn, &c->store, err)) != DPS_OK) {
+    /* The log's checkpoints run on a thread of their own: no batch waits for one. */
+    if ((rc = store_open(dsn, &c->store, err)) != DPS_OK ||
+        (rc = store_checkpoint_in_background(c->store, err)) != DPS_OK) {
+        store_close(c->store);
         free(c);
         return rc;
     }
@@ -370,6 +373,7 @@ void committer_stats(struct committer *c, struct committer_stats *out)
     *out = c->stats;
     out->queued = c->queued;
     pthread_mutex_unlock(&c->lock);
+    out->checkpoints = (uint64_t)store_background_checkpoints(c->store);
 }
 
 void committer_free(struct committer *c)

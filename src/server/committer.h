@@ -90,6 +90,7 @@ struct committer_stats {
     uint64_t queued;         /* jobs waiting now */
     uint64_t max_batch;      /* the largest batch committed */
     uint64_t reruns;         /* batches rerun in units (a job failed after writing; rerun_all) */
+    uint64_t checkpoints;    /* log checkpoints run beside the commits (SQLite) */
 };
 
 /* enum committer_flags: how committer_submit() treats a full queue. */

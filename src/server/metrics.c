@@ -91,6 +91,9 @@ static void serve_metrics(struct http_request *req, void *arg)
                 "group commit batches run a second time, each write in its own unit: after a "
                 "write failed having written, or every batch with check-commit-reruns on",
                 (unsigned long long)st.reruns);
+        counter(buf, sizeof(buf), &used, "dpsd_store_checkpoints_total",
+                "write-ahead log checkpoints run beside the group commit (SQLite)",
+                (unsigned long long)st.checkpoints);
         counter(buf, sizeof(buf), &used, "dpsd_store_jobs_refused_total",
                 "writes refused because the group commit queue was full",
                 (unsigned long long)st.refused);

@@ -67,6 +67,9 @@ struct store_ops {
      */
     int (*read_begin)(struct store *s, struct dps_error *err);
     void (*read_end)(struct store *s);
+    /* Optional (NULL: the backend has nothing to move off the connection). */
+    int (*checkpoint_in_background)(struct store *s, struct dps_error *err);
+    int64_t (*background_checkpoints)(struct store *s);
     /* Units: only inside a batch, never nested (the front checks). */
     int (*unit_begin)(struct store *s, struct dps_error *err);
     int (*unit_end)(struct store *s, bool keep, struct dps_error *err);

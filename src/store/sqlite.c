@@ -14,6 +14,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 /* How long a writer waits for another connection's transaction to end. */
@@ -158,11 +159,14 @@ static const char *const misc_sql[ST_COUNT_OF_MISC] = {
 #define OBJECT_SLOTS (STORE_KIND_COUNT * OP_COUNT_OF_OPS)
 #define SLOT_COUNT (OBJECT_SLOTS + ST_COUNT_OF_MISC)
 
+struct checkpointer;
+
 struct sqlite_store {
     struct store base; /* first: the front casts between the two */
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[SLOT_COUNT]; /* prepared on first use, finalized on close */
+    struct checkpointer *ck;         /* store_checkpoint_in_background(), or NULL */
 };
 
 static struct sqlite_store *to_sqlite(struct store *s)
@@ -507,6 +511,147 @@ static void sq_read_end(struct store *s)
         exec_stmt(q, ST_COMMIT, "end a read", NULL);
 }
 
+/* --- background checkpoints ----------------------------------------------------------------- */
+
+/* Log pages between two runs of the checkpoint thread: SQLite's own default cadence. */
+#define CHECKPOINT_PAGES 1000
+/* Log pages past which the committing connection checkpoints itself (the thread lags). */
+#define CHECKPOINT_INLINE_PAGES (16 * CHECKPOINT_PAGES)
+
+struct checkpointer {
+    sqlite3 *db; /* the thread's own connection */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool due;      /* under lock */
+    bool stopping; /* under lock */
+    int64_t runs;  /* under lock */
+    /* The committing connection's, read and written in its WAL hook only. */
+    int next_at;    /* the log's pages at which the thread runs next */
+    int last_pages; /* the log's pages after the last commit */
+};
+
+/*
+ * The committing connection's WAL hook, after each commit (in place of
+ * SQLite's automatic checkpoint): wakes the thread every CHECKPOINT_PAGES
+ * pages of log, and checkpoints right here only when the log has grown far
+ * past that.
+ */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct checkpointer *ck = arg;
+
+    if (pages < ck->last_pages) /* the log started over after a complete checkpoint */
+        ck->next_at = CHECKPOINT_PAGES;
+    ck->last_pages = pages;
+    if (pages >= CHECKPOINT_INLINE_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (pages >= ck->next_at) {
+        ck->next_at = pages + CHECKPOINT_PAGES;
+        pthread_mutex_lock(&ck->lock);
+        ck->due = true;
+        pthread_cond_signal(&ck->wake);
+        pthread_mutex_unlock(&ck->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct checkpointer *ck = arg;
+
+    pthread_mutex_lock(&ck->lock);
+    for (;;) {
+        while (!ck->due && !ck->stopping)
+            pthread_cond_wait(&ck->wake, &ck->lock);
+        if (ck->stopping)
+            break;
+        ck->due = false;
+        pthread_mutex_unlock(&ck->lock);
+        /*
+         * PASSIVE waits for no one: it copies the pages no reader still
+         * needs and leaves the rest to the next run. A failure (another
+         * process checkpointing, say) is left to the next run too.
+         */
+        sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&ck->lock);
+        ck->runs++;
+    }
+    pthread_mutex_unlock(&ck->lock);
+    return NULL;
+}
+
+static void checkpointer_stop(struct sqlite_store *q)
+{
+    struct checkpointer *ck = q->ck;
+
+    if (!ck)
+        return;
+    sqlite3_wal_hook(q->db, NULL, NULL);
+    pthread_mutex_lock(&ck->lock);
+    ck->stopping = true;
+    pthread_cond_signal(&ck->wake);
+    pthread_mutex_unlock(&ck->lock);
+    pthread_join(ck->thread, NULL);
+    sqlite3_close(ck->db);
+    pthread_cond_destroy(&ck->wake);
+    pthread_mutex_destroy(&ck->lock);
+    free(ck);
+    q->ck = NULL;
+}
+
+static int sq_checkpoint_in_background(struct store *s, struct dps_error *err)
+{
+    struct sqlite_store *q = to_sqlite(s);
+    struct checkpointer *ck;
+
+    if (q->ck)
+        return DPS_OK;
+    ck = xcalloc(1, sizeof(*ck));
+    ck->next_at = CHECKPOINT_PAGES;
+    /*
+     * A connection learns that the database is in WAL mode when it first
+     * reads it; until then a checkpoint on it does nothing.
+     */
+    if (sqlite3_open_v2(q->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        sqlite_vfs_name()) != SQLITE_OK ||
+        sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+        dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot open a checkpoint connection: %s",
+                      q->path, ck->db ? sqlite3_errmsg(ck->db) : "out of memory");
+        sqlite3_close(ck->db);
+        free(ck);
+        return DPS_ERR_STORE;
+    }
+    pthread_mutex_init(&ck->lock, NULL);
+    pthread_cond_init(&ck->wake, NULL);
+    if (pthread_create(&ck->thread, NULL, checkpointer_main, ck) != 0) {
+        sqlite3_close(ck->db);
+        pthread_cond_destroy(&ck->wake);
+        pthread_mutex_destroy(&ck->lock);
+        free(ck);
+        return dps_error_set(err, DPS_ERR_STORE, "store '%s': cannot start a checkpoint thread",
+                             q->path);
+    }
+    q->ck = ck;
+    sqlite3_wal_hook(q->db, on_wal_commit, ck);
+    return DPS_OK;
+}
+
+static int64_t sq_background_checkpoints(struct store *s)
+{
+    struct checkpointer *ck = to_sqlite(s)->ck;
+    int64_t n;
+
+    if (!ck)
+        return 0;
+    pthread_mutex_lock(&ck->lock);
+    n = ck->runs;
+    pthread_mutex_unlock(&ck->lock);
+    return n;
+}
+
 /* A unit is a named savepoint; the operations inside it take none of their own. */
 static int sq_unit_begin(struct store *s, struct dps_error *err)
 {
@@ -614,6 +759,7 @@ static void sq_close(struct store *s)
 {
     struct sqlite_store *q = to_sqlite(s);
 
+    checkpointer_stop(q);
     for (size_t i = 0; i < SLOT_COUNT; i++)
         sqlite3_finalize(q->stmts[i]);
     sqlite3_close(q->db);
@@ -1262,6 +1408,8 @@ const struct store_ops store_sqlite_ops = {
     .batch_changes = sq_batch_changes,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
+    .checkpoint_in_background = sq_checkpoint_in_background,
+    .background_checkpoints = sq_background_checkpoints,
     .unit_begin = sq_unit_begin,
     .unit_end = sq_unit_end,
     .policy_get = sq_policy_get,

@@ -363,6 +363,18 @@ void store_read_end(struct store *s)
     s->in_read = false;
 }
 
+int store_checkpoint_in_background(struct store *s, struct dps_error *err)
+{
+    assert(s);
+    return s->ops->checkpoint_in_background ? s->ops->checkpoint_in_background(s, err) : DPS_OK;
+}
+
+int64_t store_background_checkpoints(struct store *s)
+{
+    assert(s);
+    return s->ops->background_checkpoints ? s->ops->background_checkpoints(s) : 0;
+}
+
 int store_batch_begin(struct store *s, struct dps_error *err)
 {
     int rc;

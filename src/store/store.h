@@ -321,6 +321,24 @@ int store_read_begin(struct store *s, struct dps_error *err);
 void store_read_end(struct store *s);
 
 /*
+ * store_checkpoint_in_background: for the connection that makes most of a
+ * process's writes (dpsd's group commit). SQLite copies the write-ahead log
+ * back into the database file now and then (a checkpoint: thousands of
+ * page writes and an fsync of the database); by default the commit that
+ * fills the log does it, and every write waiting behind that commit waits
+ * for it too. After this call a thread of the connection's own does it on a
+ * connection of its own, without holding up commits; the commit itself
+ * takes over only when the log has grown far past the usual point (the
+ * thread cannot keep up). The thread stops when s is closed. PostgreSQL
+ * has nothing to move: DPS_OK, and nothing changes.
+ *   Returns DPS_OK, DPS_ERR_STORE.
+ * store_background_checkpoints: how many checkpoints that thread has run
+ *   (0 without one).
+ */
+int store_checkpoint_in_background(struct store *s, struct dps_error *err);
+int64_t store_background_checkpoints(struct store *s);
+
+/*
  * Units inside a batch: the writes between store_batch_unit_begin() and
  * store_batch_unit_end() succeed or fail together (a savepoint), whatever
  * the rest of the batch does. The group commit runs each request's writes

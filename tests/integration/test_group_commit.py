@@ -34,6 +34,7 @@ def test_metrics_page():
     assert r.status == 200
     assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4"), r.getheaders()
     for name in ("dpsd_store_commits_total", "dpsd_store_jobs_total",
+                 "dpsd_store_checkpoints_total",
                  'dpsd_registrations_total{outcome="assigned"}'):
         assert re.search("^%s [0-9]+$" % re.escape(name), text, re.M), text
     assert "# TYPE dpsd_store_commits_total counter" in text, text

@@ -144,6 +144,7 @@ static const struct {
 };
 
 static fresh_dsn_fn fresh_dsn;
+static bool on_sqlite; /* the backend under test keeps its store in a file */
 static schema_version_fn schema_version;
 static int (*build_version)(void);
 
@@ -1098,6 +1099,76 @@ end:
  * snapshot (another connection's commit shows only after the end) in which
  * a write fails; PostgreSQL reads each statement on its own.
  */
+/* Bytes of the file at path, or -1. */
+static long long file_bytes(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+#define CKPT_WRITES 8000
+#define CKPT_BATCH 20
+
+/*
+ * With checkpoints moved to their thread, the log is still copied back into
+ * the database file while the writes go on, the log still starts over once
+ * it is far too long (the commit checkpoints it then), and no write is lost
+ * on the way. Each write here logs about three pages of 4 KB; a commit holds
+ * CKPT_BATCH of them.
+ */
+static void test_background_checkpoints(void)
+{
+    struct store *s = open_fresh("ckpt");
+    struct dps_error err = {0};
+    char wal[sizeof(db_path) + 8], id[32], json[12300];
+    int64_t n = 0;
+    long long wal_max = 0, db_mid = -1;
+    int writes = on_sqlite ? CKPT_WRITES : 100; /* PostgreSQL: only that nothing changes */
+
+    ok(s);
+    snprintf(wal, sizeof(wal), "%s-wal", db_path);
+    ok_int(store_checkpoint_in_background(s, &err), DPS_OK);
+    ok_int(store_checkpoint_in_background(s, &err), DPS_OK); /* a second call changes nothing */
+    ok_int(store_background_checkpoints(s), 0);
+    memset(json, 0, sizeof(json));
+    snprintf(json, sizeof(json), "{\"pad\":\"%012200d\"}", 0);
+    for (int i = 0; i < writes; i += CKPT_BATCH) {
+        ok_int(store_batch_begin(s, &err), DPS_OK);
+        for (int j = i; j < i + CKPT_BATCH; j++) {
+            snprintf(id, sizeof(id), "ckpt-%05d", j);
+            ok_int(put_enrollment(s, id, json, NULL, NULL, &err), DPS_OK);
+        }
+        ok_int(store_batch_commit(s, &err), DPS_OK);
+        if (file_bytes(wal) > wal_max)
+            wal_max = file_bytes(wal);
+        if (db_mid < 0 && wal_max > 4096LL * 8000) /* half way to the commit's own checkpoint */
+            db_mid = file_bytes(db_path);
+    }
+    for (int i = 0; on_sqlite && i < 500 && store_background_checkpoints(s) == 0; i++)
+        usleep(10000);
+    if (on_sqlite) {
+        fprintf(stderr,
+                "  log at most %lld bytes, database %lld bytes half way and %lld at the end, "
+                "%lld checkpoints\n",
+                wal_max, db_mid, file_bytes(db_path), (long long)store_background_checkpoints(s));
+        ok(store_background_checkpoints(s) > 0);
+        /*
+         * Pages reached the database file before the commit would checkpoint
+         * itself: without the thread it holds little but the schema by then.
+         */
+        ok(db_mid > 1024 * 1024);
+        /* about 24,000 pages were logged, but the log started over at about 16,000 */
+        ok(wal_max > 0 && wal_max < 4096LL * 18000);
+    } else {
+        ok_int(store_background_checkpoints(s), 0); /* nothing to move on PostgreSQL */
+    }
+    ok_int(store_object_count(s, STORE_ENROLLMENT, &(struct store_query){0}, &n, &err), DPS_OK);
+    ok_int(n, writes);
+end:
+    store_close(s);
+}
+
 static void test_read(void)
 {
     struct store *s = open_fresh("read"), *t = NULL;
@@ -1497,6 +1568,7 @@ int main(void)
     for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
         printf("# backend %s\n", backends[i].name);
         fresh_dsn = backends[i].fresh;
+        on_sqlite = backends[i].is_file;
         schema_version = backends[i].schema_version;
         build_version = backends[i].build_version;
         if (backends[i].fresh == pg_fresh_dsn) {
@@ -1528,6 +1600,7 @@ int main(void)
         subtest("updates that keep or change the indexed columns", test_update_keys);
         subtest("a batch's change count", test_batch_changes);
         subtest("reads from one snapshot", test_read);
+        subtest("checkpoints beside the commits", test_background_checkpoints);
         subtest("policies", test_policies);
         subtest("settings", test_settings);
         subtest("concurrent creates of one setting and one policy", test_concurrent_create);
