@@ -73,6 +73,8 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    /* Before the first thread starts: SIGTERM and SIGINT are server_run()'s to take. */
+    server_block_signals();
     /* The group commit: every registration write, one fsync for many requests. */
     copt.gather_us = (unsigned)cfg.commit_delay;
     copt.rerun_all = cfg.check_commit_reruns != 0;

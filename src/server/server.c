@@ -1058,11 +1058,16 @@ static void on_signal(int sig)
 {
 }
 
-int server_run(struct server *srv)
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+void server_block_signals(void)
 {
     sigset_t set;
-    int sig = 0;
-    size_t started = 0;
 
     /*
      * A disposition of SIG_IGN (inherited, e.g. SIGINT of a background job)
@@ -1070,10 +1075,18 @@ int server_run(struct server *srv)
      */
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    stop_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int server_run(struct server *srv)
+{
+    sigset_t set;
+    int sig = 0;
+    size_t started = 0;
+
+    server_block_signals(); /* no-op when main has done it, as it should */
+    stop_signals(&set);
     signal(SIGPIPE, SIG_IGN);
     for (; started < srv->nworkers; started++)
         if (pthread_create(&srv->workers[started].thread, NULL, worker_main,

@@ -38,10 +38,19 @@ int server_new(const struct config *cfg, SSL_CTX *ssl, const struct http_router 
                struct server **out, struct dps_error *err);
 
 /*
+ * Blocks SIGTERM and SIGINT in the calling thread, and so in every thread
+ * it starts from then on: they stay pending until server_run() takes them.
+ * Call from the main thread before it starts any thread (the group commit's,
+ * the store's), or a signal could be delivered to one of those and be lost.
+ */
+void server_block_signals(void);
+
+/*
  * Starts the workers and serves until SIGTERM or SIGINT, then stops
  * accepting, lets requests in flight finish (at most cfg->shutdown_timeout
- * seconds) and returns. Call from the main thread, once; it blocks SIGTERM
- * and SIGINT in every thread and waits for them with sigwait().
+ * seconds) and returns. Call from the main thread, once, after
+ * server_block_signals(); it waits for the signals with sigwait(), so one
+ * that came during start-up stops the server at once.
  *
  * Returns: DPS_OK, or DPS_ERR_INTERNAL when a thread cannot be started.
  */

@@ -617,6 +617,7 @@ static int sq_checkpoint_in_background(struct store *s, struct dps_error *err)
      */
     if (sqlite3_open_v2(q->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         sqlite_vfs_name()) != SQLITE_OK ||
+        sqlite3_busy_timeout(ck->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
         sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         dps_error_set(err, DPS_ERR_STORE, "store '%s' cannot open a checkpoint connection: %s",
                       q->path, ck->db ? sqlite3_errmsg(ck->db) : "out of memory");

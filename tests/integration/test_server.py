@@ -378,6 +378,32 @@ def test_sigint_exits_zero():
     assert d.stop(signal.SIGINT) == 0
 
 
+def test_signal_right_after_start_stops_cleanly():
+    # A stop signal as soon as the port answers (start-up still going on, no worker
+    # waiting for signals yet) still ends in an orderly stop with status 0: never the
+    # signal's default action, never a signal caught by some other thread and lost.
+    data = os.path.join(BASE, "early-signal")
+    for i in range(12):
+        port = free_port()
+        p = subprocess.Popen([DPSD, "--data-dir", data, "--https-listen", "127.0.0.1:%d" % port,
+                              "--mqtt-listen", "127.0.0.1:0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and p.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.002)
+            p.send_signal(signal.SIGINT if i % 2 else signal.SIGTERM)
+            assert p.wait(timeout=20) == 0, (i, p.returncode)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_port_in_use():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -555,6 +581,7 @@ def main_():
                      test_not_found_and_method, test_oversized_body, test_malformed_request,
                      test_secrets_not_logged, test_restart_keeps_identity,
                      test_missing_parents_created, test_sigterm_finishes_request_in_flight, test_sigint_exits_zero,
+                     test_signal_right_after_start_stops_cleanly,
                      test_port_in_use, test_address_claimed_by_another_process,
                      test_same_port_started_together, test_unknown_flag, test_bad_config_line,
                      test_corrupt_data_dir, test_interrupted_init_is_redone,
