@@ -336,6 +336,23 @@ def start_together(base, names, **kw):
     return nodes
 
 
+def check_started_together(base, names, store, hubs):
+    """Starts one node per name on store at the same moment (start_together), checks that
+    all took one ID scope and one owner key, and that the store holds that key (each node's
+    own connection string is authorised: 404 for a group that does not exist, not 401),
+    and stops them."""
+    nodes = start_together(base, names, store=store, hubs=hubs)
+    try:
+        assert len({d.scope for d in nodes}) == 1, [d.scope for d in nodes]
+        assert len({d.key for d in nodes}) == 1, [d.key for d in nodes]
+        for d in nodes:
+            status, body = d.service("GET", "/enrollmentGroups/none")
+            assert status == 404, (d.name, status, body)
+    finally:
+        for d in nodes:
+            d.stop()
+
+
 def error_of(r, status, *words):
     """Asserts that r is an error in the Azure shape with status and words in its message."""
     assert r.status == status, r

@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Dpsd, Runner, derive, sas, scratch, start_together  # noqa: E402
+from harness import Dpsd, Runner, check_started_together, derive, sas, scratch  # noqa: E402
 
 BASE = scratch("test_shared_store")
 STORE = "sqlite:" + os.path.join(BASE, "shared.db")
@@ -48,17 +48,8 @@ def test_nodes_started_together_agree():
     # owner key of the one that created them first; each accepts the others' SAS.
     for rep in range(5):
         store = "sqlite:" + os.path.join(BASE, "together-%d.db" % rep)
-        nodes = start_together(BASE, ["t%d-%d" % (rep, i) for i in range(6)], store=store,
-                               hubs=("hub.example.net",))
-        try:
-            assert len({d.scope for d in nodes}) == 1, [d.scope for d in nodes]
-            assert len({d.key for d in nodes}) == 1, [d.key for d in nodes]
-            for d in nodes:  # authorised (404, not 401) by the key the store holds
-                st, body = d.service("GET", "/enrollmentGroups/none")
-                assert st == 404, (d.name, st, body)
-        finally:
-            for d in nodes:
-                d.stop()
+        check_started_together(BASE, ["t%d-%d" % (rep, i) for i in range(6)], store,
+                               ("hub.example.net",))
 
 
 def test_group_written_on_one_node_is_used_by_the_other():
