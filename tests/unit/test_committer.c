@@ -235,92 +235,83 @@ static bool one_batch(struct committer *c, struct job *const *jobs, size_t n)
 
 /* ---- a failing job fails only itself ---- */
 
-static void test_failing_job(void)
+/*
+ * Runs a, b and d in one batch of a new committer with options opt (NULL:
+ * the defaults): a and d succeed and their rows stay, b fails with its
+ * fail_code and its row is gone. *st receives the committer's figures.
+ * False (reported) when any of that does not hold.
+ */
+static bool batch_around_failure(const struct committer_options *opt, struct job *a, struct job *b,
+                                 struct job *d, struct committer_stats *st)
 {
     struct committer *c = NULL;
+    bool held = false;
+
+    reset();
+    ok(committer_new(dsn, opt, &c, NULL) == DPS_OK);
+    ok(one_batch(c, (struct job *[]){a, b, d}, 3));
+    ok_int(a->rc, DPS_OK);
+    ok_int(b->rc, b->fail_code);
+    ok_int(d->rc, DPS_OK);
+    committer_stats(c, st);
+    ok_int(st->failed_jobs, 1);
+    ok(setting_exists(a->key));
+    ok(!setting_exists(b->key)); /* never written, or undone with its unit */
+    ok(setting_exists(d->key));
+    held = true;
+end:
+    open_gate();
+    committer_free(c);
+    return held;
+}
+
+static void test_failing_job(void)
+{
     struct committer_stats st;
     struct job a = {.key = "fail.a"}, b = {.key = "fail.b", .fail_code = DPS_ERR_PRECONDITION},
                d = {.key = "fail.c"};
 
-    reset();
-    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
-    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
-    ok_int(a.rc, DPS_OK);
-    ok_int(b.rc, DPS_ERR_PRECONDITION);
-    ok_int(d.rc, DPS_OK);
-    committer_stats(c, &st);
+    ok(batch_around_failure(NULL, &a, &b, &d, &st));
     ok_int(st.commits, 2);
-    ok_int(st.failed_jobs, 1);
     /* b failed after writing: the batch ran again, each job in a unit; d ran once, in the second */
     ok_int(st.reruns, 1);
     ok_int(a.runs, 2);
     ok_int(b.runs, 2);
     ok_int(d.runs, 1);
-    ok(setting_exists("fail.a"));
-    ok(!setting_exists("fail.b")); /* written, then undone with its unit */
-    ok(setting_exists("fail.c"));
-end:
-    open_gate();
-    committer_free(c);
+end:;
 }
 
 /* A job that fails before writing anything needs no second pass. */
 static void test_failing_before_write(void)
 {
-    struct committer *c = NULL;
     struct committer_stats st;
     struct job a = {.key = "early.a"},
                b = {.key = "early.b", .fail_code = DPS_ERR_CONFLICT, .fail_before = true},
                d = {.key = "early.c"};
 
-    reset();
-    ok(committer_new(dsn, NULL, &c, NULL) == DPS_OK);
-    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
-    ok_int(a.rc, DPS_OK);
-    ok_int(b.rc, DPS_ERR_CONFLICT);
-    ok_int(d.rc, DPS_OK);
-    committer_stats(c, &st);
+    ok(batch_around_failure(NULL, &a, &b, &d, &st));
     ok_int(st.reruns, 0);
-    ok_int(st.failed_jobs, 1);
     ok_int(a.runs + b.runs + d.runs, 3);
-    ok(setting_exists("early.a"));
-    ok(!setting_exists("early.b"));
-    ok(setting_exists("early.c"));
-end:
-    open_gate();
-    committer_free(c);
+end:;
 }
 
 /* rerun_all (--check-commit-reruns): every job runs twice, and every outcome stays. */
 static void test_rerun_all(void)
 {
-    struct committer *c = NULL;
     struct committer_options opt = {.rerun_all = true};
     struct committer_stats st;
     struct job a = {.key = "again.a"},
                b = {.key = "again.b", .fail_code = DPS_ERR_CONFLICT, .fail_before = true},
                d = {.key = "again.c"};
 
-    reset();
-    ok(committer_new(dsn, &opt, &c, NULL) == DPS_OK);
-    ok(one_batch(c, (struct job *[]){&a, &b, &d}, 3));
-    ok_int(a.rc, DPS_OK);
-    ok_int(b.rc, DPS_ERR_CONFLICT);
-    ok_int(d.rc, DPS_OK);
-    committer_stats(c, &st);
+    ok(batch_around_failure(&opt, &a, &b, &d, &st));
     /* the gate's batch and the jobs' batch: both ran twice */
     ok_int(st.commits, 2);
     ok_int(st.reruns, 2);
-    ok_int(st.failed_jobs, 1);
     ok_int(a.runs, 2);
     ok_int(b.runs, 2);
     ok_int(d.runs, 2);
-    ok(setting_exists("again.a"));
-    ok(!setting_exists("again.b"));
-    ok(setting_exists("again.c"));
-end:
-    open_gate();
-    committer_free(c);
+end:;
 }
 
 /* ---- registrations: a record and its attempt per job ---- */
