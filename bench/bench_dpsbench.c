@@ -25,6 +25,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,7 +96,8 @@ struct options {
     long count;
     double rate; /* registrations/s over all clients; 0 = as fast as possible */
     int tls12;
-    int no_check; /* skip the store check after a registration run */
+    int no_check;    /* skip the store check after a registration run */
+    long server_pid; /* the server process whose CPU time is sampled; 0 = none */
 };
 
 /* One pre-made device: its credentials and its last acknowledged operation. */
@@ -173,6 +175,73 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The CPU time the measured seconds took: the server's (user + system, all
+ * its threads, from /proc/PID/stat), this process's (getrusage), and the
+ * machine's time spent idle or waiting for I/O (/proc/stat). Taken at the
+ * start and the end of the measured window; what is missing stays negative.
+ */
+struct cpu_sample {
+    double server_s, client_s;
+    double idle_ticks, all_ticks;
+};
+
+static double proc_cpu_s(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long utime, stime;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* the name in parentheses may hold spaces: count fields after its ')' (field 2) */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+            2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void cpu_sample_take(struct cpu_sample *s)
+{
+    unsigned long long v[8] = {0};
+    struct rusage ru;
+    FILE *f;
+
+    s->server_s = opt.server_pid ? proc_cpu_s(opt.server_pid) : -1;
+    s->client_s = -1;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        s->client_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    s->idle_ticks = s->all_ticks = -1;
+    if ((f = fopen("/proc/stat", "r"))) {
+        /* cpu  user nice system idle iowait irq softirq steal */
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8) {
+            s->idle_ticks = (double)(v[3] + v[4]);
+            s->all_ticks = 0;
+            for (int i = 0; i < 8; i++)
+                s->all_ticks += (double)v[i];
+        }
+        fclose(f);
+    }
+}
+
+static void sleep_until(double t)
+{
+    double left;
+
+    while ((left = t - now_s()) > 0) {
+        struct timespec ts = {(time_t)left, (long)((left - floor(left)) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1082,6 +1151,8 @@ static void run_connections(void)
     long ok = 0, ok_measured = 0, errors = 0, e_tls = 0, e_http = 0, e_status = 0, e_to = 0,
          e_mqtt = 0, no_notify = 0;
     long checked = -1, lost = -1;
+    struct cpu_sample at_measure = {-1, -1, -1, -1}, at_end = {-1, -1, -1, -1};
+    double server_ms = -1, client_ms = -1, idle_pct = -1;
     const char *first_error = "";
     int is_reg = opt.mode == MODE_X509 || opt.mode == MODE_SYMKEY || mode_is_mqtt();
 
@@ -1110,6 +1181,12 @@ static void run_connections(void)
     for (int i = 0; i < opt.threads; i++)
         if (pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]) != 0)
             die("cannot start a thread");
+    if (opt.count == 0) {
+        sleep_until(t_measure);
+        cpu_sample_take(&at_measure);
+        sleep_until(t_end);
+        cpu_sample_take(&at_end);
+    }
     for (int i = 0; i < opt.threads; i++) {
         struct thread *t = &threads[i];
         pthread_join(t->tid, NULL);
@@ -1138,6 +1215,13 @@ static void run_connections(void)
     }
     elapsed = t_end - t_measure;
     rate = elapsed > 0 ? (double)ok_measured / elapsed : 0;
+    if (ok_measured > 0 && at_measure.server_s >= 0 && at_end.server_s >= 0)
+        server_ms = (at_end.server_s - at_measure.server_s) * 1000 / (double)ok_measured;
+    if (ok_measured > 0 && at_measure.client_s >= 0 && at_end.client_s >= 0)
+        client_ms = (at_end.client_s - at_measure.client_s) * 1000 / (double)ok_measured;
+    if (at_measure.all_ticks >= 0 && at_end.all_ticks > at_measure.all_ticks)
+        idle_pct = 100 * (at_end.idle_ticks - at_measure.idle_ticks) /
+                   (at_end.all_ticks - at_measure.all_ticks);
     qsort(all, n_all, sizeof(*all), cmp_double);
     if (first_error[0])
         fprintf(stderr, "dpsbench: first error: %s\n", first_error);
@@ -1146,11 +1230,13 @@ static void run_connections(void)
     printf("dpsbench: mode=%s label=%s clients=%d threads=%d devices=%d target_rate=%.0f "
            "measured_s=%.2f ok=%ld measured=%ld errors=%ld err_tls=%ld err_http=%ld "
            "err_status=%ld err_timeout=%ld err_mqtt=%ld rate=%.1f p50_ms=%.2f p95_ms=%.2f "
-           "p99_ms=%.2f max_ms=%.2f checked=%ld lost=%ld closes_without_notify=%ld tls=%s\n",
+           "p99_ms=%.2f max_ms=%.2f checked=%ld lost=%ld closes_without_notify=%ld tls=%s "
+           "server_cpu_ms=%.3f client_cpu_ms=%.3f idle_pct=%.1f\n",
            mode_names[opt.mode], opt.label, opt.clients, opt.threads, opt.devices, opt.rate,
            elapsed, ok, ok_measured, errors, e_tls, e_http, e_status, e_to, e_mqtt, rate,
            percentile(all, n_all, 50), percentile(all, n_all, 95), percentile(all, n_all, 99),
-           n_all ? all[n_all - 1] : NAN, checked, lost, no_notify, opt.tls12 ? "1.2" : "1.3");
+           n_all ? all[n_all - 1] : NAN, checked, lost, no_notify, opt.tls12 ? "1.2" : "1.3",
+           server_ms, client_ms, idle_pct);
     if (checked >= 0)
         printf("| %s | %d | %.1f | %.2f | %.2f | %.2f | %ld | %ld of %ld |\n", opt.label,
                opt.clients, rate, percentile(all, n_all, 50), percentile(all, n_all, 95),
@@ -1441,7 +1527,9 @@ static void usage(FILE *f)
             "  --tls12                 use TLS 1.2 (default: TLS 1.3)\n"
             "  --no-check              skip the store check after a registration run (for\n"
             "                          tlsserver --answer, which stores nothing)\n"
-            "  --label TEXT            first cell of the Markdown row\n");
+            "  --label TEXT            first cell of the Markdown row\n"
+            "  --server-pid PID        sample that process's CPU time over the measured seconds\n"
+            "                          (server_cpu_ms: per measured attempt; -1 without it)\n");
 }
 
 static double parse_num(const char *name, const char *s, double lo, double hi)
@@ -1474,6 +1562,7 @@ int main(int argc, char **argv)
                                              {"rate", required_argument, NULL, 'r'},
                                              {"tls12", no_argument, NULL, '2'},
                                              {"no-check", no_argument, NULL, 'X'},
+                                             {"server-pid", required_argument, NULL, 'P'},
                                              {"label", required_argument, NULL, 'l'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -1544,6 +1633,9 @@ int main(int argc, char **argv)
             break;
         case 'l':
             opt.label = optarg;
+            break;
+        case 'P':
+            opt.server_pid = (long)parse_num("--server-pid", optarg, 1, 4194304);
             break;
         case 'h':
             usage(stdout);

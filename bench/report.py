@@ -51,6 +51,65 @@ def machine():
     return os.cpu_count(), model, mem, platform.release()
 
 
+def cpu_section(runs, is_floor):
+    """The CPU per attempt of each kind of unpaced run (means over its rounds), from
+    the server_cpu_ms, client_cpu_ms and idle_pct dpsbench sampled over the measured
+    seconds; no lines when no run has them."""
+    kinds = (  # what, mode, floor run, the baseline's what
+        ("mTLS handshake (baseline)", "handshake", False, None),
+        ("TLS handshake, server auth (baseline)", "handshake-server-auth", False, None),
+        ("HTTPS X.509 registration", "x509", False, "mTLS handshake (baseline)"),
+        ("MQTT X.509 registration", "mqtt-x509", False, "mTLS handshake (baseline)"),
+        ("HTTPS symmetric-key registration", "symkey", False,
+         "TLS handshake, server auth (baseline)"),
+        ("MQTT symmetric-key registration", "mqtt-symkey", False,
+         "TLS handshake, server auth (baseline)"),
+        ("HTTPS protocol floor, symmetric key", "symkey", True,
+         "TLS handshake, server auth (baseline)"),
+        ("MQTT protocol floor, symmetric key", "mqtt-symkey", True,
+         "TLS handshake, server auth (baseline)"),
+    )
+
+    def means(mode, floor):
+        got = {}
+        for key in ("server_cpu_ms", "client_cpu_ms", "idle_pct"):
+            v = [num(r, key) for r in runs if r.get("mode") == mode and is_floor(r) == floor
+                 and num(r, "target_rate", 0) == 0 and num(r, key, -1) >= 0]
+            got[key] = sum(v) / len(v) if v else None
+        return got
+
+    rows = [(what, means(mode, floor), base) for what, mode, floor, base in kinds]
+    if not any(m["server_cpu_ms"] is not None for _, m, _ in rows):
+        return []
+    server = {what: m["server_cpu_ms"] for what, m, _ in rows}
+
+    def ms(v):
+        return "n/a" if v is None else "%.3f" % v
+
+    L = ["## CPU per attempt", "",
+         "dpsbench samples, over each run's measured seconds, the server process's CPU time "
+         "(user + system, all its threads, from `/proc/PID/stat`) and its own (`getrusage`), "
+         "each divided by the attempts measured, and the share of the machine's CPU time "
+         "spent idle or waiting for I/O (`/proc/stat`); means over the rounds. Server and load "
+         "generator share the cores, so the rates above follow their sum. The last column "
+         "divides the baseline server's CPU by this server's: the ratio the rates would show "
+         "where the devices are other machines and the server's cores are the limit. It is "
+         "shown to explain the ratios above, and is no target.", "",
+         "| run | server ms / attempt | load generator ms / attempt | idle % "
+         "| baseline server / this server |",
+         "| --- | ---: | ---: | ---: | ---: |"]
+    for what, m, base in rows:
+        if m["server_cpu_ms"] is None and m["client_cpu_ms"] is None:
+            continue
+        b, s = server.get(base), m["server_cpu_ms"]
+        L.append("| %s | %s | %s | %s | %s |" % (
+            what, ms(s), ms(m["client_cpu_ms"]),
+            "n/a" if m["idle_pct"] is None else "%.1f" % m["idle_pct"],
+            "%.3f" % (b / s) if b and s else ""))
+    L.append("")
+    return L
+
+
 def main():
     raw, out = sys.argv[1], sys.argv[2]
     runs, service, pages, scale, rss, meta = [], [], [], {}, {}, {}
@@ -375,6 +434,7 @@ def main():
                          c.get("answer"), c.get("accepted"), c.get("answered"),
                          c.get("malformed"), c.get("failed")))
             L.append("")
+    L.extend(cpu_section(runs, is_floor))
     with open(out, "w") as f:
         f.write("\n".join(L))
     print("bench: results written to %s" % out, file=sys.stderr)

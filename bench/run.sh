@@ -149,32 +149,34 @@ run_mode() { # mode rep
     case $1 in
     handshake)
         bench handshake --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" --pki "$WORK/pki" \
-            "${COMMON[@]}" --label "mTLS handshake (baseline) #$2" ;;
+            "${COMMON[@]}" --server-pid "$BASE_PID" --label "mTLS handshake (baseline) #$2" ;;
     x509)
         bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
-            "${COMMON[@]}" --label "HTTPS X.509 registration #$2" ;;
+            "${COMMON[@]}" --server-pid "$DPSD_PID" --label "HTTPS X.509 registration #$2" ;;
     mqtt-x509)
         bench mqtt-x509 --connect "127.0.0.1:$MPORT" --service "127.0.0.1:$PORT" \
             --data-dir "$DATA" --pki "$WORK/pki" \
-            "${COMMON[@]}" --label "MQTT X.509 registration #$2" ;;
+            "${COMMON[@]}" --server-pid "$DPSD_PID" --label "MQTT X.509 registration #$2" ;;
     handshake-server-auth)
         bench handshake-server-auth --connect "127.0.0.1:$TPORT" --ca "$DATA/tls/ca.pem" \
-            "${COMMON[@]}" --label "TLS handshake, server auth (baseline) #$2" ;;
+            "${COMMON[@]}" --server-pid "$BASE_PID" \
+            --label "TLS handshake, server auth (baseline) #$2" ;;
     symkey)
         bench symkey --connect "127.0.0.1:$PORT" --data-dir "$DATA" \
-            "${COMMON[@]}" --label "HTTPS symmetric-key registration #$2" ;;
+            "${COMMON[@]}" --server-pid "$DPSD_PID" --label "HTTPS symmetric-key registration #$2" ;;
     mqtt-symkey)
         bench mqtt-symkey --connect "127.0.0.1:$MPORT" --service "127.0.0.1:$PORT" \
-            --data-dir "$DATA" "${COMMON[@]}" --label "MQTT symmetric-key registration #$2" ;;
+            --data-dir "$DATA" "${COMMON[@]}" --server-pid "$DPSD_PID" \
+            --label "MQTT symmetric-key registration #$2" ;;
     # The floors: the same devices and requests against tlsserver --answer; dpsd
     # still enrolls the group (--service); nothing is stored, so nothing is checked.
     floor-https)
         bench symkey --connect "127.0.0.1:$FHPORT" --service "127.0.0.1:$PORT" \
-            --data-dir "$DATA" --no-check "${COMMON[@]}" \
+            --data-dir "$DATA" --no-check "${COMMON[@]}" --server-pid "$FLOOR_HTTPS_PID" \
             --label "HTTPS protocol floor (fixed answer), symmetric key #$2" ;;
     floor-mqtt)
         bench mqtt-symkey --connect "127.0.0.1:$FMPORT" --service "127.0.0.1:$PORT" \
-            --data-dir "$DATA" --no-check "${COMMON[@]}" \
+            --data-dir "$DATA" --no-check "${COMMON[@]}" --server-pid "$FLOOR_MQTT_PID" \
             --label "MQTT protocol floor (fixed answer), symmetric key #$2" ;;
     esac
 }
@@ -196,7 +198,8 @@ done
 HALF=$(awk '/^dpsbench: mode=x509 /{for(i=1;i<=NF;i++) if($i ~ /^rate=/){split($i,a,"="); if(a[2]>m)m=a[2]}} END{printf "%.0f", m/2}' "$RAW")
 if [ "${HALF:-0}" -gt 0 ]; then
     bench x509 --connect "127.0.0.1:$PORT" --data-dir "$DATA" --pki "$WORK/pki" \
-        "${COMMON[@]}" --rate "$HALF" --label "HTTPS X.509 registration at half rate"
+        "${COMMON[@]}" --rate "$HALF" --server-pid "$DPSD_PID" \
+        --label "HTTPS X.509 registration at half rate"
 fi
 
 bench service --connect "127.0.0.1:$PORT" --data-dir "$DATA" --clients 8 \

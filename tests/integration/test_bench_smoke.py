@@ -105,6 +105,7 @@ class Servers:
             self.dpsd.stop()
             raise
         self.tls_port, self.floor_https_port, self.floor_mqtt_port = [t.port for t in self.tls]
+        self.tls_pid, self.floor_https_pid, self.floor_mqtt_pid = [t.proc.pid for t in self.tls]
 
     def stop_tls(self):
         """Stops every tlsserver; returns {answer: (exit status, counters)}."""
@@ -123,17 +124,23 @@ def dpsbench(*args, rows_expected=True):
     return [kv(l) for l in lines], rows, p.stderr
 
 
-def check_run(mode, args, registration, label=None):
-    """One run: no error, some attempts, and for a registration run against dpsd
-    (registration true) every acknowledged device found in the store; otherwise
-    no store check and n/a in the row's last cell."""
+def check_run(mode, args, registration, server_pid, label=None):
+    """One run: no error, some attempts, the CPU time of the server (server_pid) and
+    of dpsbench sampled, and for a registration run against dpsd (registration
+    true) every acknowledged device found in the store; otherwise no store check
+    and n/a in the row's last cell."""
     label = label or "smoke %s" % mode
-    (r,), (row,), _ = dpsbench(mode, *args, *SIZE, "--label", label)
+    (r,), (row,), _ = dpsbench(mode, *args, *SIZE, "--server-pid", str(server_pid),
+                               "--label", label)
     results[label] = r
     assert r["mode"] == mode, r
     assert int(r["errors"]) == 0, r
     assert int(r["ok"]) > 0 and int(r["measured"]) > 0 and float(r["rate"]) > 0, r
     assert float(r["p50_ms"]) > 0 and float(r["p99_ms"]) >= float(r["p50_ms"]), r
+    # Some CPU for each attempt on both sides (a registration takes more than a
+    # few microseconds), and an idle share that is a share.
+    assert float(r["server_cpu_ms"]) > 0 and float(r["client_cpu_ms"]) > 0, r
+    assert 0 <= float(r["idle_pct"]) <= 100, r
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == 8 and cells[0] == label, row
     if registration:
@@ -147,38 +154,41 @@ def check_run(mode, args, registration, label=None):
 
 def test_handshake():
     check_run("handshake", ["--connect", "127.0.0.1:%d" % S.tls_port, "--ca",
-                            os.path.join(S.data, "tls", "ca.pem"), "--pki", PKI], False)
+                            os.path.join(S.data, "tls", "ca.pem"), "--pki", PKI], False, S.tls_pid)
 
 
 def test_handshake_server_auth():
     check_run("handshake-server-auth", ["--connect", "127.0.0.1:%d" % S.tls_port, "--ca",
-                                        os.path.join(S.data, "tls", "ca.pem")], False)
+                                        os.path.join(S.data, "tls", "ca.pem")], False, S.tls_pid)
 
 
 def test_https_x509():
     check_run("x509", ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data,
-                       "--pki", PKI], True)
+                       "--pki", PKI], True, S.dpsd.proc.pid)
 
 
 def test_https_symkey():
-    check_run("symkey", ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data], True)
+    check_run("symkey", ["--connect", "127.0.0.1:%d" % S.port, "--data-dir", S.data], True,
+              S.dpsd.proc.pid)
 
 
 def test_mqtt_x509():
     check_run("mqtt-x509", ["--connect", "127.0.0.1:%d" % S.mqtt_port, "--service",
-                            "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--pki", PKI], True)
+                            "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--pki", PKI], True,
+              S.dpsd.proc.pid)
 
 
 def test_mqtt_symkey():
     check_run("mqtt-symkey", ["--connect", "127.0.0.1:%d" % S.mqtt_port, "--service",
-                              "127.0.0.1:%d" % S.port, "--data-dir", S.data], True)
+                              "127.0.0.1:%d" % S.port, "--data-dir", S.data], True,
+              S.dpsd.proc.pid)
 
 
 def test_https_floor():
     """symkey against tlsserver --answer https; dpsd only enrolls the group."""
     r = check_run("symkey", ["--connect", "127.0.0.1:%d" % S.floor_https_port, "--service",
                              "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--no-check"], False,
-                  "smoke https floor")
+                  S.floor_https_pid, "smoke https floor")
     floor_expect["https"]["answered"] += int(r["ok"])
 
 
@@ -186,7 +196,7 @@ def test_mqtt_floor():
     """mqtt-symkey against tlsserver --answer mqtt; dpsd only enrolls the group."""
     r = check_run("mqtt-symkey", ["--connect", "127.0.0.1:%d" % S.floor_mqtt_port, "--service",
                                   "127.0.0.1:%d" % S.port, "--data-dir", S.data, "--no-check"],
-                  False, "smoke mqtt floor")
+                  False, S.floor_mqtt_pid, "smoke mqtt floor")
     floor_expect["mqtt"]["answered"] += int(r["ok"])
 
 
@@ -228,6 +238,15 @@ def test_floor_answers_and_refusals():
     assert floor_exchange(S.floor_https_port, b"GET / HTTP/1.1\r\n\r\n") == b""
     floor_expect["mqtt"]["malformed"] += 1
     assert floor_exchange(S.floor_mqtt_port, b"\xc0\x00") == b""  # PINGREQ before CONNECT
+
+
+def test_cpu_only_over_a_measured_window():
+    """A run of --count attempts has no measured window: no CPU figures."""
+    (r,), _, _ = dpsbench("handshake-server-auth", "--connect", "127.0.0.1:%d" % S.tls_port,
+                          "--ca", os.path.join(S.data, "tls", "ca.pem"), "--clients", "2",
+                          "--count", "10", "--server-pid", str(S.tls_pid), "--label", "no window")
+    raw[:] = [l for l in raw if "no window" not in l]  # not a run for the report
+    assert int(r["ok"]) == 10 and r["server_cpu_ms"] == "-1.000" and r["idle_pct"] == "-1.0", r
 
 
 def test_mqtt_needs_service_address():
@@ -310,6 +329,22 @@ def test_report():
     checked = sum(int(results["smoke %s" % m]["checked"])
                   for m in ("x509", "symkey", "mqtt-x509", "mqtt-symkey"))
     assert "| %d of %d acknowledged devices found" % (checked, checked) in md, md
+    # CPU per attempt: a row for each kind of run, dpsd's and the floors' beside their
+    # baseline's server CPU
+    cpu = md.split("## CPU per attempt", 1)
+    assert len(cpu) == 2, md
+    rows = {l.split("|")[1].strip(): [c.strip() for c in l.strip().strip("|").split("|")]
+            for l in cpu[1].splitlines() if l.startswith("| ") and "---" not in l}
+    for what, label, base in (("HTTPS X.509 registration", "smoke x509", "smoke handshake"),
+                              ("MQTT symmetric-key registration", "smoke mqtt-symkey",
+                               "smoke handshake-server-auth"),
+                              ("MQTT protocol floor, symmetric key", "smoke mqtt floor",
+                               "smoke handshake-server-auth")):
+        row = rows.get(what)
+        assert row and float(row[1]) == round(float(results[label]["server_cpu_ms"]), 3), (
+            what, row)
+        want = float(results[base]["server_cpu_ms"]) / float(results[label]["server_cpu_ms"])
+        assert abs(float(row[4]) - want) < 0.002, (what, row, want)
 
 
 def main():
