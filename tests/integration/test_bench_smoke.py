@@ -347,6 +347,15 @@ def test_report():
         assert abs(float(row[4]) - want) < 0.002, (what, row, want)
 
 
+def test_ratio_places():
+    """A ratio is shown to as many places as tell on which side of 0.8 it is."""
+    sys.path.insert(0, os.path.join(SOURCE, "bench"))
+    import report  # noqa: E402
+    for v, shown in ((0.79966, "0.7997"), (0.8, "0.800"), (0.8034, "0.803"),
+                     (0.79999991, "0.7999999"), (0.8123, "0.812"), (0.4, "0.400")):
+        assert report.against(v) == shown, (v, report.against(v), shown)
+
+
 def main():
     global S
     t0 = time.time()
