@@ -67,14 +67,18 @@ class Load:
             with self.lock:
                 self.tried.append(rid)
             p = self._register(transport, rid)
-            if p.returncode != 0:
+            answer = None
+            if p.returncode == 0:
+                try:
+                    answer = json.loads(p.stdout)
+                except ValueError:
+                    pass
+            if not answer or answer.get("status") != "assigned":
                 with self.lock:
-                    self.failures.append((rid, p.returncode, p.stderr.strip()[-300:]))
+                    self.failures.append((rid, p.returncode, (p.stdout + p.stderr)[-300:]))
                 if self.d.proc.poll() is not None:
                     return  # killed: this one's answer never came
                 continue
-            answer = json.loads(p.stdout)
-            assert answer["status"] == "assigned", answer
             with self.lock:
                 self.acked[rid] = answer
 
