@@ -37,6 +37,13 @@ def scratch(name):
     return tempfile.mkdtemp(prefix=name + ".", dir=TMP)
 
 
+def pg(*args):
+    """tests/pg.sh with args (start DIR [PID] prints a conninfo; stop DIR): the
+    throwaway PostgreSQL server of the tests that need one."""
+    return subprocess.run(["bash", os.path.join(SRC, "tests", "pg.sh")] + list(args),
+                          capture_output=True, text=True, timeout=120)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

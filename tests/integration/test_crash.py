@@ -23,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DPSCTL, SRC, Dpsd, Runner, scratch  # noqa: E402
+from harness import DPSCTL, Dpsd, Runner, pg, scratch  # noqa: E402
 
 BASE = scratch("test_crash")
 GROUP_KEY = base64.b64encode(b"c" * 32).decode()
@@ -191,16 +191,14 @@ def test_sqlite():
 
 def test_postgres():
     pg_dir = os.path.join(BASE, "pg")
-    pg = os.path.join(SRC, "tests", "pg.sh")
-    started = subprocess.run(["bash", pg, "start", pg_dir, str(os.getpid())],
-                             capture_output=True, text=True, timeout=120)
+    started = pg("start", pg_dir, str(os.getpid()))
     assert started.returncode == 0, ("the PostgreSQL test server did not start (run 'make "
                                      "deps' to install the server binaries)", started.stderr)
     try:
         d = kill_twice("postgres", store="postgres:" + started.stdout.strip())
         assert d.stop() == 0
     finally:
-        subprocess.run(["bash", pg, "stop", pg_dir], capture_output=True, timeout=120)
+        pg("stop", pg_dir)
 
 
 def main():

@@ -13,7 +13,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRC, Dpsd, Runner, check_started_together, scratch  # noqa: E402
+from harness import Dpsd, Runner, check_started_together, pg, scratch  # noqa: E402
 
 BASE = scratch("test_postgres")
 # The server runs as the postgres user when the test runs as root: it must reach its directory.
@@ -21,11 +21,6 @@ os.chmod(BASE, 0o711)
 PG_DIR = os.path.join(BASE, "pg")
 GROUP_KEY = base64.b64encode(b"postgres-scale-out-group-key-0123").decode()
 HUB = "hub-pg.example.net"
-
-
-def pg(*args):
-    return subprocess.run(["bash", os.path.join(SRC, "tests", "pg.sh")] + list(args),
-                          capture_output=True, text=True, timeout=120)
 
 
 def register(d, rid):
